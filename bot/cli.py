@@ -1,0 +1,212 @@
+"""`python -m bot VERB`: the operator's command line (CONTRACT.md, "Command line").
+
+Every verb exits 0 on success and non-zero with one line on stderr otherwise; an operator's
+mistake (bad file, bad date, bad config) never shows a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+
+from bot.config import Config, ConfigError, load_config, resolve_path
+from storage.db import DatabaseError
+
+
+class UsageError(Exception):
+    """An operator's mistake: printed as one line, exit code 2."""
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-03-02") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m bot", description="晨检 Morning Check bot")
+    ap.add_argument("--config", help="config file (default: $BOT_CONFIG, else ./config.toml)")
+    sub = ap.add_subparsers(dest="verb", metavar="VERB")
+    sub.required = True
+
+    sub.add_parser("init-db", help="create or upgrade the database schema")
+    p = sub.add_parser("serve", help="webhook server (and the scheduler unless --no-scheduler)")
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--no-scheduler", action="store_true")
+    p.add_argument("--threads", type=int, default=8)
+    sub.add_parser("scheduler", help="run only the scheduler (one per deployment)")
+    p = sub.add_parser("roster", help="roster commands")
+    rsub = p.add_subparsers(dest="roster_verb", metavar="import")
+    rsub.required = True
+    r = rsub.add_parser("import", help="load people from a CSV or XLSX roster")
+    r.add_argument("file")
+    p = sub.add_parser("parse", help="read messages from stdin, print how they are read")
+    p.add_argument("--jsonl", action="store_true")
+    p.add_argument("--today", type=_date)
+    p = sub.add_parser("run-job", help="run one scheduled job now")
+    p.add_argument("job", choices=["open", "remind", "escalate", "digest"])
+    p.add_argument("--date", type=_date)
+    p.add_argument("--check")
+    p.add_argument("--force", action="store_true")
+    p = sub.add_parser("export", help="write records to .xlsx or .csv")
+    p.add_argument("--from", dest="start", type=_date, required=True)
+    p.add_argument("--to", dest="end", type=_date, required=True)
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("demo", help="a whole simulated school day on a local WeCom stand-in")
+    p.add_argument("--speed", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--keep", action="store_true")
+    p.add_argument("--out")
+    sub.add_parser("check-config", help="validate the config, key by key")
+    sub.add_parser("status", help="outbox backlog, failed deliveries, job runs, scheduler leader")
+    p = sub.add_parser("passwd", help="set a dashboard password (read from stdin)")
+    p.add_argument("userid")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return VERBS[args.verb](args)
+    except ConfigError as exc:
+        if len(exc.problems) == 1:
+            print(f"error: config {exc}", file=sys.stderr)
+        else:
+            print(f"error: config {exc.path or ''} has {len(exc.problems)} problems: "
+                  + "; ".join(exc.problems), file=sys.stderr)
+        return 2
+    except (UsageError, DatabaseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _config(args) -> Config:
+    return load_config(resolve_path(args.config))
+
+
+def cmd_check_config(args) -> int:
+    path = resolve_path(args.config)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        for p in exc.problems:
+            print(f"  {p}", file=sys.stderr)
+        return 2
+    print(f"{path}: OK — {len(config.checks)} check(s) "
+          f"({', '.join(c.name for c in config.checks)}), {len(config.groups)} group(s), "
+          f"database {config.database_url.split('://')[0]}, timezone {config.timezone}")
+    if config.wecom.corp_id == "wx5823bf96d3bd56c7":
+        print("warning: [wecom] holds Tencent's public SAMPLE credentials; replace them before real use")
+    return 0
+
+
+def cmd_init_db(args) -> int:
+    config = _config(args)
+    from storage.db import upgrade
+    rev = upgrade(config.database_url)
+    print(f"database ready at schema revision {rev}")
+    return 0
+
+
+def _open(config: Config):
+    from storage.db import make_engine, make_sessionmaker
+    engine = make_engine(config.database_url)
+    _require_schema(engine)
+    return engine, make_sessionmaker(engine)
+
+
+def _require_schema(engine) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+    from storage.db import MIGRATIONS, current_revision
+
+    try:
+        rev = current_revision(engine)
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"cannot reach the database: {str(getattr(exc, 'orig', exc)).splitlines()[0]}") from None
+    from alembic.script import ScriptDirectory
+    from storage.db import alembic_config
+    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
+    if rev != head:
+        raise DatabaseError("the database schema is not up to date: run `python -m bot init-db` first")
+
+
+def cmd_roster(args) -> int:
+    config = _config(args)
+    from storage.roster import RosterError, apply_roster, load_roster
+    try:
+        rows = load_roster(args.file)
+    except RosterError as exc:
+        print(f"error: {args.file}: nothing imported, {len(exc.problems)} problem(s):", file=sys.stderr)
+        for p in exc.problems:
+            print(f"  {p}", file=sys.stderr)
+        return 2
+    engine, sessions = _open(config)
+    with sessions() as s, s.begin():
+        summary = apply_roster(s, rows)
+    engine.dispose()
+    print(f"roster {args.file}: {len(rows)} people; {summary.describe()}")
+    return 0
+
+
+def cmd_parse(args) -> int:
+    threshold = 37.3
+    if args.config:
+        threshold = load_config(args.config).fever_threshold
+    from bot.parse_command import run
+    return run(sys.stdin, sys.stdout, jsonl=args.jsonl, today=args.today, fever_threshold=threshold)
+
+
+def cmd_export(args) -> int:
+    config = _config(args)
+    from bot.export import ExportError, export
+    engine, sessions = _open(config)
+    try:
+        with sessions() as s:
+            n = export(s, args.start, args.end, args.out, config.tz)
+    except ExportError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.out}: {exc.strerror}") from None
+    finally:
+        engine.dispose()
+    print(f"wrote {n} record(s) from {args.start} to {args.end} to {args.out}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    config = _config(args)
+    from bot.server import serve
+    from storage.db import make_engine
+    engine = make_engine(config.database_url)
+    _require_schema(engine)
+    engine.dispose()
+    return serve(config, host=args.host, port=args.port, scheduler=not args.no_scheduler,
+                 threads=args.threads)
+
+
+def _later(name: str):
+    def run(args) -> int:
+        raise UsageError(f"`{name}` is not available in this version yet")
+    return run
+
+
+VERBS = {
+    "check-config": cmd_check_config,
+    "init-db": cmd_init_db,
+    "roster": cmd_roster,
+    "parse": cmd_parse,
+    "export": cmd_export,
+    "serve": cmd_serve,
+    "scheduler": _later("scheduler"),
+    "run-job": _later("run-job"),
+    "demo": _later("demo"),
+    "status": _later("status"),
+    "passwd": _later("passwd"),
+}

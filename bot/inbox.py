@@ -1,0 +1,213 @@
+"""What happens to one inbound message: stored once, read, recorded, answered.
+
+Everything for one message is one database transaction: the message row (unique `msg_key`, so
+WeCom's retries and races between workers collapse into one), the records it makes, the reply
+it got and any alerts it queues. A delivery of a message already stored gets the stored reply.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.commands import answer_command
+from bot.config import Config
+from handlers import replies
+from handlers.conversation import Decision, Sender, decide
+from handlers.parser import parse
+from storage import records as store
+from storage.models import InboundMessage, Person
+from storage.scope import load_scope
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    channel: str                 # "callback" (private chat with the app) | "aibot" (group @-mention)
+    msg_key: str                 # "msg:<MsgId>" or "event:<sender>:<CreateTime>:<event>"
+    sender: str | None
+    msg_type: str                # "text", "image", "event", ...
+    content: str | None
+    body: str                    # the decrypted message as received
+    chat_id: str | None = None
+    in_group: bool = False
+    addressed: bool = True       # meant for the bot (private chat, or an @-mention)
+
+
+@dataclass(frozen=True)
+class Answer:
+    reply: str | None
+    outcome: str
+    duplicate: bool = False
+
+
+class Inbox:
+    def __init__(self, config: Config, sessions: sessionmaker[Session],
+                 clock: Callable[[], dt.datetime] | None = None, hooks=None):
+        self.config = config
+        self.sessions = sessions
+        self.clock = clock or config.now
+        # Objects with `on_recorded(session, context)`: alerts that must be queued in the
+        # same transaction as the records they report on (see scheduler.alerts).
+        self.hooks = list(hooks or [])
+
+    def receive(self, inbound: Inbound) -> Answer:
+        for attempt in range(3):
+            try:
+                return self._receive_once(inbound)
+            except _Duplicate:
+                return self._stored_answer(inbound.msg_key)
+            except IntegrityError:
+                # Another worker recorded the same person at the same moment: read again.
+                if attempt == 2:
+                    raise
+                log.info("record race on %s, retrying", inbound.msg_key)
+        raise AssertionError("unreachable")
+
+    def _stored_answer(self, msg_key: str) -> Answer:
+        with self.sessions() as s:
+            row = s.scalar(select(InboundMessage).where(InboundMessage.msg_key == msg_key))
+            if row is None:  # pragma: no cover - the unique key said it exists
+                return Answer(None, "received", duplicate=True)
+            return Answer(row.reply, row.outcome, duplicate=True)
+
+    def _receive_once(self, inbound: Inbound) -> Answer:
+        now = self.clock()
+        with self.sessions() as s, s.begin():
+            msg = InboundMessage(channel=inbound.channel, msg_key=inbound.msg_key,
+                                 sender=inbound.sender, chat_id=inbound.chat_id,
+                                 msg_type=inbound.msg_type, content=inbound.content,
+                                 body=inbound.body, received_at=_utc(now))
+            s.add(msg)
+            try:
+                s.flush()
+            except IntegrityError:
+                raise _Duplicate() from None
+            reply, outcome = self._handle(s, msg, inbound, now)
+            msg.reply, msg.outcome = reply, outcome
+        return Answer(reply, outcome)
+
+    def _handle(self, s: Session, msg: InboundMessage, inbound: Inbound, now: dt.datetime):
+        if inbound.msg_type == "event":
+            return None, "event"
+        if inbound.msg_type != "text" or not inbound.sender:
+            return (replies.non_text_hint() if inbound.addressed else None), "ignored"
+        person = s.scalar(select(Person).where(Person.userid == inbound.sender))
+        if person is None:
+            return (replies.unknown_sender() if inbound.addressed else None), "unknown_sender"
+        if not person.active:
+            return (replies.inactive_sender() if inbound.addressed else None), "inactive_sender"
+        sender = Sender(person.id, person.userid, person.name, person.role,
+                        person.school_name, person.class_name)
+        today = now.astimezone(self.config.tz).date()
+        result = parse(inbound.content or "", today, self.config.fever_threshold)
+        if result.kind in ("report", "invalid") and not inbound.addressed:
+            # In a group, a report counts only when the bot is @-mentioned.
+            return None, "ignored"
+        scope = load_scope(s, person) if result.kind == "report" else None
+        decision = decide(result, sender, scope, addressed=inbound.addressed)
+        if decision.outcome == "command":
+            check = self.check_for(None, today, now)
+            return answer_command(s, self.config, person, decision.command, now, check,
+                                  in_group=inbound.in_group), "command"
+        if decision.outcome != "recorded":
+            return decision.reply, decision.outcome
+        return self._record(s, msg, person, decision, now, inbound), "recorded"
+
+    def _record(self, s: Session, msg: InboundMessage, person: Person, decision: Decision,
+                now: dt.datetime, inbound: Inbound) -> str:
+        check = self.check_for(decision.session, decision.day, now)
+        utc_now = _utc(now)
+        saved = []
+        for draft in decision.records:
+            new, old = store.save_record(
+                s, person_id=draft.person_id, day=decision.day, check=check,
+                temperature=draft.temperature, symptoms=draft.symptoms, abnormal=draft.abnormal,
+                reported_by_id=person.id, message_id=msg.id, now=utc_now)
+            saved.append((draft, new, old))
+        class_saved = None
+        if decision.class_report is not None:
+            c = decision.class_report.summary
+            new, old = store.save_class_report(
+                s, school_id=person.school_id, class_name=decision.class_report.class_name,
+                day=decision.day, check=check, expected=c.expected, present=c.present,
+                absent=c.absent, sick_absent=c.sick_absent, fever=c.fever,
+                reported_by_id=person.id, message_id=msg.id, now=utc_now)
+            class_saved = (new, old)
+        for hook in self.hooks:
+            hook.on_recorded(s, RecordedEvent(person, decision.day, check, saved, class_saved, now))
+        return compose_recorded_reply(self.config, decision.day, check, saved, class_saved,
+                                      in_group=inbound.in_group, sender=person)
+
+    def check_for(self, session_word: str | None, day: dt.date, now: dt.datetime) -> str:
+        """The check a report belongs to: the one it names, else the one open at `now`."""
+        names = [c.name for c in self.config.checks]
+        if session_word in names:
+            return session_word
+        local = now.astimezone(self.config.tz)
+        if day != local.date():
+            return names[0]
+        current = names[0]
+        for c in self.config.checks:
+            if local.time() >= c.opens:
+                current = c.name
+        return current
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    reporter: Person
+    day: dt.date
+    check: str
+    records: list            # [(RecordDraft, new HealthRecord, replaced HealthRecord | None)]
+    class_report: tuple | None
+    now: dt.datetime
+
+
+def compose_recorded_reply(config: Config, day, check, saved, class_saved, *, in_group: bool,
+                           sender: Person) -> str:
+    check_text = replies.check_label(check, config.checks[0].name)
+    threshold = config.fever_threshold
+    lines = []
+    if len(saved) == 1 and saved[0][0].is_sender and class_saved is None:
+        draft, _new, old = saved[0]
+        return replies.recorded_self(day, check_text, draft.temperature, draft.symptoms,
+                                     draft.abnormal, threshold, replaced=old is not None)
+    if class_saved is not None:
+        c, old = class_saved
+        lines.append(replies.class_line(c.class_name, c.expected, c.present, c.absent,
+                                        c.sick_absent, c.fever) + ("（已更正）" if old else ""))
+    any_abnormal = False
+    for draft, _new, old in saved:
+        any_abnormal |= draft.abnormal
+        name = draft.name
+        if in_group and not draft.is_sender:
+            name = mask_name(name)
+        if in_group and draft.abnormal and not draft.is_sender:
+            detail = "异常（详情已私信）"
+        else:
+            detail = replies.reading_text(draft.temperature, draft.symptoms, draft.abnormal,
+                                          threshold)
+        lines.append(f"{name} {detail}" + ("（已更正）" if old else ""))
+    return replies.recorded_many(day, check_text, lines, any_abnormal)
+
+
+def mask_name(name: str) -> str:
+    """张三 → 张*, 欧阳明 → 欧** (what a group may see of someone else)."""
+    if not name:
+        return name
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+class _Duplicate(Exception):
+    pass

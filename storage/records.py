@@ -1,0 +1,138 @@
+"""Writing and reading health records and class reports, keeping every version.
+
+A new report for the same person (or class), day and check replaces the current one: the old
+row stays, marked `replaced_at` / `replaced_by_id`. `revoke_last` takes back a reporter's
+latest report. Only current rows (neither replaced nor revoked) count in any figure.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import ClassReport, HealthRecord, Person, utcnow
+
+CURRENT_RECORD = (HealthRecord.replaced_at.is_(None), HealthRecord.revoked_at.is_(None))
+CURRENT_CLASS = (ClassReport.replaced_at.is_(None), ClassReport.revoked_at.is_(None))
+
+
+def current_record(session: Session, person_id: int, day: dt.date, check: str) -> HealthRecord | None:
+    return session.scalar(select(HealthRecord).where(
+        HealthRecord.person_id == person_id, HealthRecord.day == day,
+        HealthRecord.check == check, *CURRENT_RECORD))
+
+
+def save_record(session: Session, *, person_id: int, day: dt.date, check: str,
+                temperature: float | None, symptoms, abnormal: bool,
+                reported_by_id: int | None, message_id: int | None,
+                now: dt.datetime | None = None) -> tuple[HealthRecord, HealthRecord | None]:
+    """Stores a reading; returns (the new record, the record it replaced or None)."""
+    now = now or utcnow()
+    old = current_record(session, person_id, day, check)
+    if old is not None:
+        old.replaced_at = now
+        session.flush()
+    new = HealthRecord(person_id=person_id, day=day, check=check, temperature=temperature,
+                       symptoms=",".join(symptoms), abnormal=abnormal,
+                       reported_by_id=reported_by_id, message_id=message_id, created_at=now)
+    session.add(new)
+    session.flush()
+    if old is not None:
+        old.replaced_by_id = new.id
+    return new, old
+
+
+def current_class_report(session: Session, school_id: int, class_name: str, day: dt.date,
+                         check: str) -> ClassReport | None:
+    return session.scalar(select(ClassReport).where(
+        ClassReport.school_id == school_id, ClassReport.class_name == class_name,
+        ClassReport.day == day, ClassReport.check == check, *CURRENT_CLASS))
+
+
+def save_class_report(session: Session, *, school_id: int, class_name: str, day: dt.date,
+                      check: str, expected, present, absent, sick_absent, fever,
+                      reported_by_id: int | None, message_id: int | None,
+                      now: dt.datetime | None = None) -> tuple[ClassReport, ClassReport | None]:
+    now = now or utcnow()
+    old = current_class_report(session, school_id, class_name, day, check)
+    if old is not None:
+        old.replaced_at = now
+        session.flush()
+    new = ClassReport(school_id=school_id, class_name=class_name, day=day, check=check,
+                      expected=expected, present=present, absent=absent,
+                      sick_absent=sick_absent, fever=fever, reported_by_id=reported_by_id,
+                      message_id=message_id, created_at=now)
+    session.add(new)
+    session.flush()
+    if old is not None:
+        old.replaced_by_id = new.id
+    return new, old
+
+
+def revoke_last(session: Session, reporter_id: int, *, now: dt.datetime | None = None
+                ) -> list[HealthRecord | ClassReport]:
+    """Takes back everything the reporter's latest message recorded that is still current.
+
+    Returns the revoked rows (empty when there is nothing left to take back). The row each
+    revoked one had replaced becomes current again, so an undone correction restores the
+    previous report.
+    """
+    now = now or utcnow()
+    last_h = session.scalar(select(HealthRecord).where(
+        HealthRecord.reported_by_id == reporter_id, *CURRENT_RECORD)
+        .order_by(HealthRecord.created_at.desc(), HealthRecord.id.desc()).limit(1))
+    last_c = session.scalar(select(ClassReport).where(
+        ClassReport.reported_by_id == reporter_id, *CURRENT_CLASS)
+        .order_by(ClassReport.created_at.desc(), ClassReport.id.desc()).limit(1))
+    candidates = [r for r in (last_h, last_c) if r is not None]
+    if not candidates:
+        return []
+    latest = max(candidates, key=lambda r: (r.created_at, r.message_id or 0))
+    message_id = latest.message_id
+    if message_id is not None:
+        rows = list(session.scalars(select(HealthRecord).where(
+            HealthRecord.message_id == message_id, *CURRENT_RECORD)))
+        rows += list(session.scalars(select(ClassReport).where(
+            ClassReport.message_id == message_id, *CURRENT_CLASS)))
+    else:
+        rows = [latest]
+    for row in rows:
+        row.revoked_at = now
+    session.flush()
+    for row in rows:
+        _restore_previous(session, row)
+    session.flush()
+    return rows
+
+
+def _restore_previous(session: Session, row) -> None:
+    model = type(row)
+    previous = session.scalar(select(model).where(model.replaced_by_id == row.id))
+    if previous is not None and previous.revoked_at is None:
+        previous.replaced_at = None
+        previous.replaced_by_id = None
+
+
+def person_history(session: Session, person_id: int, since: dt.date) -> list[HealthRecord]:
+    return list(session.scalars(select(HealthRecord).where(
+        HealthRecord.person_id == person_id, HealthRecord.day >= since, *CURRENT_RECORD)
+        .order_by(HealthRecord.day.desc(), HealthRecord.check)))
+
+
+def records_between(session: Session, start: dt.date, end: dt.date, *, include_history=False):
+    q = select(HealthRecord).where(HealthRecord.day >= start, HealthRecord.day <= end)
+    if not include_history:
+        q = q.where(*CURRENT_RECORD)
+    return list(session.scalars(q.order_by(HealthRecord.day, HealthRecord.check, HealthRecord.id)))
+
+
+def class_reports_between(session: Session, start: dt.date, end: dt.date, *, include_history=False):
+    q = select(ClassReport).where(ClassReport.day >= start, ClassReport.day <= end)
+    if not include_history:
+        q = q.where(*CURRENT_CLASS)
+    return list(session.scalars(q.order_by(ClassReport.day, ClassReport.check, ClassReport.id)))
+
+
+def person_by_userid(session: Session, userid: str) -> Person | None:
+    return session.scalar(select(Person).where(Person.userid == userid))
