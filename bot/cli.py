@@ -183,18 +183,64 @@ def cmd_export(args) -> int:
 def cmd_serve(args) -> int:
     config = _config(args)
     from bot.server import serve
-    from storage.db import make_engine
-    engine = make_engine(config.database_url)
-    _require_schema(engine)
-    engine.dispose()
+    _check_schema(config)
     return serve(config, host=args.host, port=args.port, scheduler=not args.no_scheduler,
                  threads=args.threads)
 
 
-def _later(name: str):
-    def run(args) -> int:
-        raise UsageError(f"`{name}` is not available in this version yet")
-    return run
+def cmd_scheduler(args) -> int:
+    config = _config(args)
+    from scheduler.commands import run_scheduler
+    _check_schema(config)
+    return run_scheduler(config)
+
+
+def cmd_run_job(args) -> int:
+    config = _config(args)
+    if args.check is not None and args.check not in [c.name for c in config.checks]:
+        raise UsageError(f"--check {args.check!r} is not a configured check "
+                         f"({', '.join(c.name for c in config.checks)})")
+    from scheduler.commands import run_job
+    _check_schema(config)
+    return run_job(config, args.job, day=args.date, check=args.check, force=args.force)
+
+
+def cmd_status(args) -> int:
+    config = _config(args)
+    from scheduler.commands import status
+    _check_schema(config)
+    return status(config)
+
+
+def cmd_passwd(args) -> int:
+    config = _config(args)
+    from bot.passwd import PasswordError, set_password
+    _check_schema(config)
+    if sys.stdin.isatty():
+        import getpass
+        password = getpass.getpass(f"new dashboard password for {args.userid}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        set_password(config, args.userid, password)
+    except PasswordError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"dashboard password set for {args.userid}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from bot.demo import run_demo
+    return run_demo(speed=args.speed, seed=args.seed, keep=args.keep, out=args.out)
+
+
+def _check_schema(config: Config) -> None:
+    from storage.db import make_engine
+    engine = make_engine(config.database_url)
+    try:
+        _require_schema(engine)
+    finally:
+        engine.dispose()
 
 
 VERBS = {
@@ -204,9 +250,9 @@ VERBS = {
     "parse": cmd_parse,
     "export": cmd_export,
     "serve": cmd_serve,
-    "scheduler": _later("scheduler"),
-    "run-job": _later("run-job"),
-    "demo": _later("demo"),
-    "status": _later("status"),
-    "passwd": _later("passwd"),
+    "scheduler": cmd_scheduler,
+    "run-job": cmd_run_job,
+    "demo": cmd_demo,
+    "status": cmd_status,
+    "passwd": cmd_passwd,
 }

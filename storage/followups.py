@@ -1,0 +1,60 @@
+"""The sick-absence follow-up list (因病缺勤追踪), derived from the records themselves.
+
+A student is on the list from their first abnormal record until a normal one follows: the
+head teacher's `张三 返校` (or any normal reading for them) takes them off. Nothing extra is
+stored, so a correction or an undo changes the list like every other figure.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handlers.figures import FollowUpRow
+from storage.models import HealthRecord, Person, School
+from storage.records import CURRENT_RECORD
+
+LOOKBACK_DAYS = 60
+
+
+def open_followups(session: Session, school: str | None, day: dt.date, calendar=None
+                   ) -> list[FollowUpRow]:
+    q = (select(HealthRecord).join(Person, HealthRecord.person_id == Person.id)
+         .where(Person.role == "student", Person.active.is_(True),
+                HealthRecord.day <= day, HealthRecord.day > day - dt.timedelta(days=LOOKBACK_DAYS),
+                *CURRENT_RECORD)
+         .order_by(HealthRecord.person_id, HealthRecord.day, HealthRecord.created_at))
+    if school is not None:
+        q = q.join(School, Person.school_id == School.id).where(School.name == school)
+    by_person: dict[int, list[HealthRecord]] = {}
+    for r in session.scalars(q):
+        by_person.setdefault(r.person_id, []).append(r)
+    out = []
+    for rows in by_person.values():
+        if not rows[-1].abnormal:
+            continue
+        streak = []
+        for r in reversed(rows):
+            if not r.abnormal:
+                break
+            streak.append(r)
+        since = min(r.day for r in streak)
+        symptoms: list[str] = []
+        for r in sorted(streak, key=lambda r: r.day):
+            for s in r.symptom_list:
+                if s not in symptoms:
+                    symptoms.append(s)
+            if r.temperature is not None and "fever" not in symptoms and r.abnormal and not r.symptom_list:
+                symptoms.append("fever")
+        p = rows[-1].person
+        out.append(FollowUpRow(p.id, p.name, p.school_name or "", p.class_name, tuple(symptoms),
+                               since, _school_days(since, day, calendar)))
+    return sorted(out, key=lambda f: (f.school, f.class_name or "", f.since, f.name))
+
+
+def _school_days(start: dt.date, end: dt.date, calendar) -> int:
+    days = (end - start).days + 1
+    if calendar is None:
+        return days
+    return sum(1 for i in range(days) if calendar.is_school_day(start + dt.timedelta(days=i))) or 1
