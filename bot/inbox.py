@@ -179,6 +179,11 @@ def compose_recorded_reply(config: Config, day, check, saved, class_saved, *, in
         draft, _new, old = saved[0]
         return replies.recorded_self(day, check_text, draft.temperature, draft.symptoms,
                                      draft.abnormal, threshold, replaced=old is not None)
+    if class_saved is not None and not saved:
+        c, old = class_saved
+        line = replies.class_line(c.class_name, c.expected, c.present, c.absent, c.sick_absent, c.fever)
+        return (f"已记录：{replies.day_label(day)}{' ' + check_text if check_text else ''} {line}"
+                + ("（已更正此前的报告）" if old else ""))
     if class_saved is not None:
         c, old = class_saved
         lines.append(replies.class_line(c.class_name, c.expected, c.present, c.absent,

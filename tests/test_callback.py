@@ -9,13 +9,8 @@ import requests
 from sqlalchemy import func, select
 
 from bot.app import create_app
-from bot.services import Services
-from bot.wecom.signer import CallbackSigner
-from storage.db import upgrade
 from storage.models import HealthRecord, InboundMessage
-from storage.roster import apply_roster, load_roster
-from tests.support import (ROSTER_CSV, SAMPLE_AES_KEY, SAMPLE_CORP_ID, SAMPLE_TOKEN, FixedClock,
-                           LiveServer, make_config)
+from tests.support import SAMPLE_AES_KEY, SAMPLE_CORP_ID, SAMPLE_TOKEN, LiveServer, make_config
 
 ROOT = Path(__file__).resolve().parents[1]
 # Tencent's published sample (WeCom callback docs): URL verification and one text message.
@@ -29,26 +24,6 @@ SAMPLE_ENCRYPT = ("RypEvHKD8QQKFhvQ6QleEB4J58tiPdvo+rtK1I9qca6aM/wvqnLSV5zEPeusU
 SAMPLE_POST_BODY = (f"<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName>"
                     f"<Encrypt><![CDATA[{SAMPLE_ENCRYPT}]]></Encrypt>"
                     f"<AgentID><![CDATA[218]]></AgentID></xml>")
-
-TODAY = dt.datetime(2020, 2, 4, 7, 40)
-
-
-@pytest.fixture
-def world(db_url, tmp_path):
-    """A migrated database with the test roster, a server on loopback, a WeCom-side signer."""
-    upgrade(db_url)
-    config = make_config(db_url)
-    clock = FixedClock(TODAY)
-    svc = Services.build(config, clock=clock)
-    csv = tmp_path / "roster.csv"
-    csv.write_text(ROSTER_CSV, encoding="utf-8")
-    with svc.sessions() as s, s.begin():
-        apply_roster(s, load_roster(csv))
-    app = create_app(services=svc)
-    with LiveServer(app) as server:
-        yield server, svc, CallbackSigner(SAMPLE_TOKEN, SAMPLE_AES_KEY, SAMPLE_CORP_ID), clock
-    svc.close()
-
 
 def count(svc, model, *where):
     with svc.sessions() as s:
