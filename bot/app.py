@@ -11,7 +11,7 @@ from flask import Flask, Response
 from sqlalchemy.exc import OperationalError, SQLAlchemyError, TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from bot import aibot, callback, health
+from bot import aibot, callback, dashboard, health
 from bot.config import Config, load_config, resolve_path
 from bot.services import EXTENSION, Services
 
@@ -30,6 +30,7 @@ def create_app(config: Config | None = None, *, clock=None, services: Services |
     callback.init_app(app)
     aibot.init_app(app)
     health.init_app(app)
+    dashboard.init_app(app)
     _init_errors(app)
     return app
 

@@ -169,7 +169,7 @@ def cmd_export(args) -> int:
     engine, sessions = _open(config)
     try:
         with sessions() as s:
-            n = export(s, args.start, args.end, args.out, config.tz)
+            n = export(s, args.start, args.end, args.out, config.tz, config=config)
     except ExportError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
