@@ -230,6 +230,7 @@ def cmd_passwd(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    logging.getLogger().setLevel(logging.WARNING)      # the transcript is the output
     from bot.demo import run_demo
     return run_demo(speed=args.speed, seed=args.seed, keep=args.keep, out=args.out)
 

@@ -334,7 +334,7 @@ _ZERO_FIELDS = [
     ("personal", re.compile(r"(?:无|没有)事假")),
     ("fever", re.compile(r"全部正常|全员正常|均正常|无异常|一切正常|体温均正常|体温正常")),
 ]
-_BRACKET = re.compile(r"\(([^()]*)\)")
+_BRACKET = re.compile(r"\(([^()]*[^\d()\s][^()]*)\)")      # not a class number like (1)
 _CLASS_NAME = re.compile(r"([^\s,:;]{0,12}?班)")
 
 

@@ -93,7 +93,10 @@ def refusal(errors) -> str:
 
 
 def not_recorded(problems: list[str]) -> str:
-    return "未记录：" + "；".join(problems) + "。\n请修改后重新发送整条消息。"
+    text = "未记录：" + "；".join(problems)
+    if not text.endswith(("？", "。")):
+        text += "。"
+    return text + "\n请修改后重新发送整条消息。"
 
 
 def bureau_reports_nothing() -> str:
