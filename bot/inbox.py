@@ -111,7 +111,7 @@ class Inbox:
             # In a group, a report counts only when the bot is @-mentioned.
             return None, "ignored"
         scope = load_scope(s, person) if result.kind == "report" else None
-        decision = decide(result, sender, scope, addressed=inbound.addressed)
+        decision = decide(result, sender, scope, addressed=inbound.addressed, in_group=inbound.in_group)
         if decision.outcome == "command":
             check = self.check_for(None, today, now)
             return answer_command(s, self.config, person, decision.command, now, check,

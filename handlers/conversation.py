@@ -69,11 +69,13 @@ class Decision:
     command: str | None = None
 
 
-def decide(result: ParseResult, sender: Sender, scope: Scope, *, addressed: bool = True) -> Decision:
+def decide(result: ParseResult, sender: Sender, scope: Scope, *, addressed: bool = True,
+           in_group: bool = False) -> Decision:
     """What to do with one parsed message from a known sender.
 
     `addressed`: the message was meant for the bot (always in private chat; in a group, only
     when the bot was @-mentioned). Chatter that is not addressed gets no answer at all.
+    `in_group`: the answer is seen by the whole group, so it names no one else.
     """
     if result.kind == "command":
         return Decision("command", None, command=result.command)
@@ -108,6 +110,8 @@ def decide(result: ParseResult, sender: Sender, scope: Scope, *, addressed: bool
             problems.append(problem)
 
     if problems:
+        if in_group and any(r for r in result.people if r.name and r.name != sender.name):
+            return Decision("refused", replies.not_recorded_in_group(), day=result.date)
         return Decision("refused", replies.not_recorded(problems), day=result.date)
     seen = set()
     for r in records:

@@ -99,6 +99,11 @@ def not_recorded(problems: list[str]) -> str:
     return text + "\n请修改后重新发送整条消息。"
 
 
+def not_recorded_in_group() -> str:
+    return ("未记录：有学生的名字或班级与名单不符。为保护学生隐私，请私聊我发送同样的内容，"
+            "我会告诉您名单上的写法。")
+
+
 def bureau_reports_nothing() -> str:
     return "教育局账号无需报告体温。发送“统计”查看全区今日情况，发送“谁没报”查看未报学校。"
 

@@ -168,6 +168,8 @@ def test_group_mention_answered_with_names_masked(world):
     assert "36.5" in hint
     assert say_in_group(world, "zhangls", "收到") == ""           # not addressed: silence
     assert say_in_group(world, "zhangls", "36.9") == ""           # not addressed: not recorded
+    refused = say_in_group(world, "lils", "@晨检 张山 36.5")
+    assert "未记录" in refused and "张" not in refused and "私聊" in refused
     stats = say_in_group(world, "wangxz", "@晨检 谁没报")
     assert "赵*" in stats and "赵老师" not in stats
     people, _ = current(world)
