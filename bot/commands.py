@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from bot.config import Config
 from handlers import answers, figures
 from handlers.help_text import help_text
-from handlers.replies import class_line, day_label, reading_text
+from handlers.replies import check_name, class_line, day_label, reading_text
 from storage import records as store
 from storage.models import ClassReport, HealthRecord, Person
 from storage.snapshot import load_snapshot
@@ -44,7 +44,7 @@ def _query(s: Session, config: Config, person: Person, today: dt.date, check: st
             continue
         texts = []
         for r in recs:
-            label = "" if r.check == default else f"{answers_check(r.check)} "
+            label = "" if r.check == default else f"{check_name(r.check)} "
             texts.append(label + reading_text(r.temperature, r.symptom_list, r.abnormal,
                                               config.fever_threshold))
         history.append((day, "；".join(texts) or None))
@@ -58,11 +58,6 @@ def _query(s: Session, config: Config, person: Person, today: dt.date, check: st
             class_status = answers.class_status_text(
                 status, sum(1 for p in students if p.id in snap.records), len(students))
     return answers.query_answer(history, class_status)
-
-
-def answers_check(check: str) -> str:
-    from handlers.replies import SESSION_NAMES
-    return SESSION_NAMES.get(check, check)
 
 
 def _students(snap, person: Person):

@@ -193,7 +193,7 @@ def compose_recorded_reply(config: Config, day, check, saved, class_saved, *, in
         any_abnormal |= draft.abnormal
         name = draft.name
         if in_group and not draft.is_sender:
-            name = mask_name(name)
+            name = replies.mask(name)
         if in_group and draft.abnormal and not draft.is_sender:
             detail = "异常（详情已私信）"
         else:
@@ -201,13 +201,6 @@ def compose_recorded_reply(config: Config, day, check, saved, class_saved, *, in
                                           threshold)
         lines.append(f"{name} {detail}" + ("（已更正）" if old else ""))
     return replies.recorded_many(day, check_text, lines, any_abnormal)
-
-
-def mask_name(name: str) -> str:
-    """张三 → 张*, 欧阳明 → 欧** (what a group may see of someone else)."""
-    if not name:
-        return name
-    return name[0] + "*" * max(1, len(name) - 1)
 
 
 def _utc(t: dt.datetime) -> dt.datetime:

@@ -8,13 +8,9 @@ from __future__ import annotations
 import datetime as dt
 
 from handlers.figures import ClassStatus, DaySnapshot, PersonRow, SchoolFigures
-from handlers.replies import class_line, day_label, reading_text, symptoms_text
+from handlers.replies import class_line, day_label, mask, reading_text, symptoms_text
 
 MAX_NAMES = 30          # a phone screen; the rest is counted
-
-
-def mask(name: str) -> str:
-    return name[0] + "*" * max(1, len(name) - 1) if name else name
 
 
 def names(people, masked: bool, limit: int = MAX_NAMES) -> str:

@@ -16,11 +16,21 @@ def day_label(day: dt.date) -> str:
     return f"{day.month}月{day.day}日"
 
 
+def check_name(check: str) -> str:
+    """"morning" → 晨检, "noon" → 午检; another configured name as it is."""
+    return SESSION_NAMES.get(check, check)
+
+
+def mask(name: str) -> str:
+    """张三 → 张*, 欧阳明 → 欧** (what a group may see of someone else)."""
+    return name[0] + "*" * max(1, len(name) - 1) if name else name
+
+
 def check_label(check: str | None, default_check: str | None = None) -> str:
     """"晨检"/"午检" for a named check other than the default, else ""."""
     if not check or check == default_check:
         return ""
-    return SESSION_NAMES.get(check, check)
+    return check_name(check)
 
 
 def symptoms_text(symptoms: Iterable[str]) -> str:
