@@ -38,6 +38,9 @@ class Services:
         clock = clock or config.now
         crypto = WeChatCrypto(config.wecom.token, config.wecom.encoding_aes_key,
                               config.wecom.corp_id)
+        if hooks is None:
+            from scheduler.alerts import FeverAlerts
+            hooks = [FeverAlerts(config)]      # fever and cluster alerts, queued in the outbox
         inbox = Inbox(config, sessions, clock=clock, hooks=hooks)
         return cls(config, engine, sessions, crypto, inbox, clock)
 

@@ -130,3 +130,74 @@ class ClassReport(Base):
 
     school: Mapped[School] = relationship(lazy="joined")
     reported_by: Mapped[Person | None] = relationship(lazy="joined")
+
+
+# --- Outbound delivery and the daily jobs (scheduler/) -------------------------------------
+
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
+
+
+class OutboxMessage(Base):
+    """One outbound WeCom message, queued in the transaction that decided to send it.
+
+    `dedupe_key` is unique: queueing the same message twice stores it once. The worker moves a
+    row pending → sending (with a lease, `claimed_until`) → sent, or back to pending with
+    `next_attempt_at` after an error, or to failed once it has tried for too long.
+    """
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_sent", "status", "sent_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[str] = mapped_column(String(32), default="")      # open | remind | alert | ...
+    channel: Mapped[str] = mapped_column(String(16))                 # person | group
+    target: Mapped[str] = mapped_column(Text)                        # userids "a|b" or robot key
+    msgtype: Mapped[str] = mapped_column(String(16))                 # text | markdown | image
+    content: Mapped[str] = mapped_column(Text)
+    mentioned: Mapped[str] = mapped_column(Text, default="")         # userids "a|b" (group text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class JobRun(Base):
+    """One run of a daily job (open / remind / escalate / digest) for a day and check.
+
+    Unique per day, check and job: a second run of the same job finds this row and sends
+    nothing (unless forced, which bumps `runs` and queues messages under new dedupe keys).
+    """
+    __tablename__ = "job_runs"
+    __table_args__ = (
+        UniqueConstraint("day", "check", "job", name="uq_job_runs_day_check_job"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date)
+    check: Mapped[str] = mapped_column(String(32))
+    job: Mapped[str] = mapped_column(String(16))
+    runs: Mapped[int] = mapped_column(Integer, default=1)
+    queued: Mapped[int] = mapped_column(Integer, default=0)
+    trigger: Mapped[str] = mapped_column(String(16), default="schedule")   # schedule | catch-up | manual
+    runner: Mapped[str] = mapped_column(String(100), default="")
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SchedulerLease(Base):
+    """Who runs the scheduler: one row per lease name, renewed by its holder.
+
+    On SQLite the row *is* the lock (taken when missing or expired). On PostgreSQL the lock is
+    an advisory lock and this row only records the holder for `status`.
+    """
+    __tablename__ = "scheduler_leases"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    since: Mapped[dt.datetime] = mapped_column(DateTime)
+    renewed_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)

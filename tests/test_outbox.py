@@ -1,0 +1,214 @@
+"""Delivery through the outbox over real HTTP to the stand-in: injected token expiry (42001),
+rate limits (45009), HTTP 500s, the 20-a-minute robot limit, backoff, giving up, crashes at
+every point of a delivery, and parallel workers. Time is a FixedClock that `sleep` advances."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from handlers.outgoing import Outgoing
+from scheduler.outbox import MAX_AGE, clean_error, enqueue
+from storage.models import OutboxMessage
+from tests.test_jobs import MONDAY, Crash, env, env_factory  # noqa: F401 - fixtures
+
+
+def queue(env, *messages: Outgoing, source: str = "test") -> list[str]:
+    with env.sessions() as s, s.begin():
+        return enqueue(s, messages, source=source, now=env.clock())
+
+
+def person(n: int, users="wangxz", text=None) -> Outgoing:
+    return Outgoing("person", users, "text", text or f"消息{n}", f"test:person:{n}")
+
+
+def group(n: int, key="school1-key", text=None, mentioned=()) -> Outgoing:
+    return Outgoing("group", key, "text", text or f"群消息{n}", f"test:group:{key}:{n}",
+                    mentioned=tuple(mentioned))
+
+
+def rows(env) -> dict[str, OutboxMessage]:
+    with env.sessions() as s:
+        return {r.dedupe_key: r for r in s.scalars(select(OutboxMessage))}
+
+
+# --- queueing ------------------------------------------------------------------------------
+
+def test_the_same_dedupe_key_is_queued_once(env):
+    assert queue(env, person(1)) == ["test:person:1"]
+    assert queue(env, person(1), person(2)) == ["test:person:2"]
+    assert len(rows(env)) == 2
+
+
+def test_a_rolled_back_transaction_queues_nothing(env):
+    with env.sessions() as s:
+        with s.begin():
+            enqueue(s, [person(1)], source="test", now=env.clock())
+            s.rollback()
+    assert rows(env) == {}
+
+
+# --- injected failures ---------------------------------------------------------------------
+
+def test_injected_42001_45009_and_http_500_every_message_still_delivered_once(env):
+    env.standin.fail_next("/cgi-bin/message/send", errcode=42001)        # token expired
+    env.standin.fail_next("/cgi-bin/webhook/send", errcode=45009)        # rate limited
+    env.standin.fail_next("/cgi-bin/message/send", status=500, times=2)
+    env.standin.fail_next("/cgi-bin/webhook/send", status=500, times=2)
+    code, out, err = env.run("remind")                  # 2 person + 2 group messages
+    assert code == 0, (out, err)
+    env.clock.set(dt.datetime(2026, 3, 2, 9, 0))
+    env.standin.fail_next("/cgi-bin/message/send", errcode=45009)
+    env.standin.fail_next("/cgi-bin/message/send", errcode=42001)
+    code, out, err = env.run("escalate")
+    assert code == 0, (out, err)
+    env.assert_each_delivered_once()
+    retried = [r for r in rows(env).values() if r.attempts > 1]
+    assert retried, "no injected failure reached the outbox worker"
+    assert all(r.status == "sent" for r in rows(env).values())
+
+
+def test_rate_limited_robot_waits_a_minute_and_resends(env):
+    queue(env, group(1))
+    env.standin.fail_next("/cgi-bin/webhook/send", errcode=45009)
+    start = env.clock()
+    worker = env.worker()
+    worker.drain(timeout=600)
+    row = rows(env)["test:group:school1-key:1"]
+    assert row.status == "sent" and row.attempts == 2
+    assert env.clock() - start >= dt.timedelta(seconds=60)
+    assert "45009" in (row.last_error or "")
+    env.assert_each_delivered_once()
+
+
+def test_a_robot_sends_at_most_20_messages_a_minute(env):
+    queue(env, *(group(i) for i in range(25)), group(99, key="school2-key"))
+    env.worker().drain(timeout=600)
+    env.assert_each_delivered_once()
+    sent = sorted(r.sent_at for r in rows(env).values() if r.target == "school1-key")
+    assert len(sent) == 25
+    for i in range(20, 25):            # any 21 consecutive sends span more than a minute
+        assert sent[i] - sent[i - 20] > dt.timedelta(seconds=60)
+    # The other robot was not held up by the busy one.
+    other = rows(env)["test:group:school2-key:99"]
+    assert other.attempts == 1 and other.sent_at < sent[20]
+
+
+def test_errors_back_off_exponentially_and_give_up_after_max_age(env):
+    queue(env, person(1))
+    env.standin.fail_next("/cgi-bin/message/send", status=500, times=100000)
+    start = env.clock()
+    env.worker().drain(timeout=MAX_AGE.total_seconds() + 3600)
+    row = rows(env)["test:person:1"]
+    assert row.status == "failed"
+    assert 5 <= row.attempts < 100, row.attempts       # backed off, not hammered
+    assert env.clock() - start >= MAX_AGE - dt.timedelta(minutes=11)
+    assert env.clock() - start <= MAX_AGE + dt.timedelta(minutes=11)
+    assert row.last_error and "test-secret" not in row.last_error
+    text = env.status()
+    assert "1 failed" in text and "test:person:1" in text and "wangxz" in text
+
+
+def test_a_permanent_refusal_fails_at_once(env):
+    queue(env, group(1))
+    env.standin.fail_next("/cgi-bin/webhook/send", errcode=93000)
+    env.worker().drain(timeout=600)
+    row = rows(env)["test:group:school1-key:1"]
+    assert row.status == "failed" and row.attempts == 1
+    assert "93000" in row.last_error and "school1-key" not in row.last_error
+
+
+def test_markdown_and_image_go_out_as_such(env):
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 32
+    queue(env, Outgoing("group", "bureau-key", "markdown", "**日报**", "test:md"),
+          Outgoing("group", "bureau-key", "image", base64.b64encode(png).decode(), "test:img"),
+          Outgoing("person", "wangxz|sunxz", "markdown", "**私信**", "test:pmd"))
+    env.worker().drain(timeout=60)
+    env.assert_each_delivered_once()
+    kinds = sorted(r["json"].get("msgtype") for r in env.standin.received
+                   if r["path"].endswith(("/message/send", "/webhook/send")))
+    assert kinds == ["image", "markdown", "markdown"]
+
+
+def test_clean_error_blanks_tokens_keys_and_secrets():
+    exc = RuntimeError("POST https://x/cgi-bin/webhook/send?key=abc-123 failed; "
+                       "GET /gettoken?corpid=ww1&corpsecret=s3cr3t&x=1 access_token=TOK")
+    text = clean_error(exc, secrets=("s3cr3t", "abc-123"))
+    assert "abc-123" not in text and "s3cr3t" not in text and "TOK" not in text
+    assert "RuntimeError" in text
+
+
+# --- crashes at each point of a delivery ---------------------------------------------------
+
+def test_crash_after_queueing_before_sending_loses_nothing(env):
+    queue(env, person(1), group(2))
+    # The process dies here: nothing was claimed. A new process delivers everything once.
+    env.worker(name="restarted").drain(timeout=60)
+    env.assert_each_delivered_once()
+
+
+def test_crash_after_claiming_before_sending_resends_once_after_the_lease(env):
+    queue(env, person(1), group(2))
+    worker = env.worker(name="dies")
+
+    def die(m):
+        raise Crash("killed before the HTTP request")
+    worker.before_send = die
+    with pytest.raises(Crash):
+        worker.run_once()
+    claimed = [r for r in rows(env).values() if r.status == "sending"]
+    assert len(claimed) == 1                     # one message at a time is ever in flight
+    again = env.worker(name="restarted")
+    again.run_once()                             # the other one goes at once ...
+    assert len(env.deliveries()) == 1
+    env.clock.advance(minutes=6)                 # ... the claimed one once its lease ended
+    again.run_once()
+    env.assert_each_delivered_once()
+    resent = rows(env)[claimed[0].dedupe_key]
+    assert resent.attempts == 2 and "interrupted" in resent.last_error
+
+
+def test_crash_between_send_and_commit_is_the_window_that_can_double(env):
+    """Documented limit: if the process dies after WeCom accepted a message but before the
+    `sent` commit (a few milliseconds), the message is sent again after its lease. Nothing is
+    lost; the copy is the price. The row says so in last_error."""
+    queue(env, group(1))
+    worker = env.worker(name="dies")
+
+    def die(m):
+        raise Crash("killed after the HTTP answer")
+    worker.after_send = die
+    with pytest.raises(Crash):
+        worker.run_once()
+    assert len(env.deliveries()) == 1
+    env.clock.advance(minutes=6)
+    env.worker(name="restarted").run_once()
+    row = rows(env)["test:group:school1-key:1"]
+    assert row.status == "sent" and "interrupted" in row.last_error
+    assert len(env.deliveries()) == 2            # the one copy this window can cost
+
+
+# --- several workers -----------------------------------------------------------------------
+
+def test_parallel_workers_deliver_each_message_once(env):
+    queue(env, *(person(i, users=f"wangxz|u{i}") for i in range(30)),
+          *(group(i, key="school2-key") for i in range(10)))
+    workers = [env.worker(name=f"w{i}") for i in range(3)]
+    errors = []
+
+    def go(w):
+        try:
+            w.run_once()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    env.assert_each_delivered_once()
