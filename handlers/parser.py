@@ -12,10 +12,10 @@ What is none of these is chatter (`unrecognized`): the bot stays silent.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 
 from handlers import lexicon
 from handlers.cn_numbers import CN_INT, number, spoken_temperatures_to_digits
@@ -85,10 +85,15 @@ _SPACES = re.compile(r"[ \t\u3000\xa0]+")
 
 def normalize(text: str) -> str:
     text = text[:MAX_TEXT]
+    if text.isascii() and text.isprintable():
+        return _SPACES.sub(" ", _POINT.sub(".", text)).strip()
     text = unicodedata.normalize("NFKC", text)
     text = _DROP.sub("", text)
     out = []
     for ch in text:
+        if "\u4e00" <= ch <= "\u9fff" or " " <= ch <= "~":
+            out.append(ch)
+            continue
         cat = unicodedata.category(ch)
         if cat[0] == "C" and ch not in "\n\t":
             out.append(" ")                      # control characters, surrogates, private use
@@ -193,7 +198,8 @@ class TempFound:
 
 
 def _round1(value: float) -> float:
-    return float(Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+    """One decimal, halves up (36.55 → 36.6), without binary-float surprises."""
+    return math.floor(value * 10 + 0.5 + 1e-9) / 10
 
 
 def find_temperatures(text: str) -> list[TempFound]:
@@ -257,7 +263,7 @@ def _is_negated(text: str, start: int, end: int) -> bool:
         if prev:
             i -= prev
             continue
-        if ch in "有感到点些出现伴症状的":
+        if ch in "有感到点些出现伴症状的见明显":
             i -= 1
             continue
         return False
@@ -407,9 +413,11 @@ def _class_error(detail: str) -> ParseError:
 _NAME_STATE = re.compile(r"(?:^|[\s,;])((?:[\u4e00-\u9fff]{2,4}[、和及\s]*)+?)\s*(?:均|都)?(?:已返校|返校|正常|无异常|身体正常)(?=$|[\s,;。.、])")
 
 
-def read_people(text: str, threshold: float, *, named_only: bool = False) -> list[PersonReading]:
+def read_people(text: str, threshold: float, *, named_only: bool = False,
+                temps: list[TempFound] | None = None) -> list[PersonReading]:
     """Readings in `text`: one per temperature, named by the name right before it."""
-    temps = [t for t in find_temperatures(text)]
+    if temps is None:
+        temps = find_temperatures(text)
     readings: list[tuple[str | None, int, int, TempFound]] = []
     prev_end = 0
     for t in temps:
@@ -457,9 +465,18 @@ def _dedupe(readings: list[PersonReading]) -> tuple[PersonReading, ...]:
 
 
 # --- the whole message ------------------------------------------------------------------------
+_PLAIN = re.compile(r"\s*(?:体温\s*[:：]?\s*)?(3[4-9]|4[0-2])\.(\d)\s*(?:℃|度|°C)?\s*")
+
+
 def parse(text: str, today: dt.date, fever_threshold: float = 37.3) -> ParseResult:
     if not isinstance(text, str):
         return UNRECOGNIZED
+    plain = _PLAIN.fullmatch(text)
+    if plain:                                    # the common case: 36.5 / 体温36.5℃
+        value = float(f"{plain.group(1)}.{plain.group(2)}")
+        if value <= MAX_TEMP:
+            return ParseResult("report", date=today, people=(
+                PersonReading(None, value, (), value >= fever_threshold),))
     norm = normalize(text)
     if not norm:
         return UNRECOGNIZED
@@ -478,7 +495,8 @@ def parse(text: str, today: dt.date, fever_threshold: float = 37.3) -> ParseResu
         kind = "report"
     else:
         summary, errors = None, []
-        people = read_people(scrubbed, fever_threshold)
+        temps = find_temperatures(scrubbed)
+        people = read_people(scrubbed, fever_threshold, temps=temps)
         if not people:
             people = _without_temperature(scrubbed, fever_threshold, is_late or found_date is not None)
         people = list(_dedupe(_merge_sender(people, fever_threshold)))
@@ -486,7 +504,9 @@ def parse(text: str, today: dt.date, fever_threshold: float = 37.3) -> ParseResu
             return UNRECOGNIZED
         kind = "report"
 
-    out_of_range = [t for t in find_temperatures(scrubbed) if not t.in_range]
+    if summary is not None:
+        temps = find_temperatures(scrubbed)
+    out_of_range = [t for t in temps if not t.in_range]
     for t in out_of_range:
         errors.append(ParseError("temperature_out_of_range",
                                  f"体温{t.raw if '℉' in t.raw else t.raw + '℃'}不在{MIN_TEMP}–{MAX_TEMP}℃之间，可能写错了。"
@@ -504,7 +524,7 @@ def parse(text: str, today: dt.date, fever_threshold: float = 37.3) -> ParseResu
             if day > today:
                 errors.insert(0, ParseError(
                     "date_in_future", f"{day.month}月{day.day}日还没到，不能提前报告。"
-                                      "补报以前的日子请写：补报 2月3日 36.5"))
+                                      "补报以前的日子请写明日期，例如：补报 2月3日 36.5"))
     if errors:
         return ParseResult("invalid", date=day, session=session, errors=tuple(errors))
     return ParseResult(kind, date=day, session=session, people=tuple(people), class_summary=summary)

@@ -1,0 +1,73 @@
+"""How fast the grammar reads a corpus-like mix of messages, on one core.
+
+    python bench/parse_bench.py [--short] [--seconds N]
+
+Prints messages/second and p50/p99 microseconds per message for `handlers.parser.parse`, and
+the same for a baseline in the same run (one precompiled regex search per message), with the
+ratio: the machine is shared and noisy, so only the ratio travels between runs.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from handlers.parser import parse  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "parse_public.jsonl"
+BUILT_IN = ["36.5", "体温36.4", "36.7 正常", "37.6 发热 咳嗽", "张三 36.5，李四 36.8", "收到",
+            "三年级2班 应到45 实到44 病假1 发热0", "补报 2月3日 36.5", "帮助", "36.5 无咳嗽"]
+TODAY = dt.date(2020, 2, 4)
+BASELINE = re.compile(r"\d{2}\.\d")
+
+
+def texts() -> list[str]:
+    if CORPUS.is_file():
+        return [json.loads(l)["text"] for l in CORPUS.open(encoding="utf-8") if l.strip()]
+    return BUILT_IN
+
+
+def measure(fn, items, seconds: float) -> tuple[float, float, float]:
+    """(messages/s over whole batches, p50 µs, p99 µs from a second, per-message pass)."""
+    clock = time.perf_counter
+    n, start = 0, clock()
+    while clock() - start < seconds / 2:
+        for t in items:
+            fn(t)
+        n += len(items)
+    rate = n / (clock() - start)
+    per = []
+    start = clock()
+    while clock() - start < seconds / 2:
+        for t in items:
+            t0 = clock()
+            fn(t)
+            per.append(clock() - t0)
+    per.sort()
+    return rate, per[len(per) // 2] * 1e6, per[int(len(per) * 0.99)] * 1e6
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--short", action="store_true", help="about two seconds, for CI")
+    ap.add_argument("--seconds", type=float, default=5.0)
+    a = ap.parse_args()
+    seconds = 1.0 if a.short else a.seconds
+    items = texts()
+    rate, p50, p99 = measure(lambda t: parse(t, TODAY, 37.3), items, seconds)
+    b_rate, b50, b99 = measure(BASELINE.search, items, seconds)
+    print(f"messages: {len(items)} distinct ({'corpus' if CORPUS.is_file() else 'built-in mix'})")
+    print(f"parse:    {rate:,.0f} msg/s  p50 {p50:.1f} µs  p99 {p99:.1f} µs")
+    print(f"baseline: {b_rate:,.0f} msg/s  p50 {b50:.1f} µs  p99 {b99:.1f} µs  (one regex search)")
+    print(f"ratio:    parse runs at {rate / b_rate:.3f} of the baseline's rate")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
