@@ -83,25 +83,27 @@ _POINT = re.compile(r"(?<=\d)\s*[。．·]\s*(?=\d)")
 _SPACES = re.compile(r"[ \t\u3000\xa0]+")
 
 
+# Characters that need a look: not CJK, not printable ASCII, not CJK punctuation.
+_ODD = re.compile(r"[^\u4e00-\u9fff -~\n\t\u3000-\u303f]")
+
+
+def _drop_odd(m: re.Match) -> str:
+    ch = m.group(0)
+    cat = unicodedata.category(ch)
+    if cat[0] == "C":
+        return " "                               # control characters, surrogates, private use
+    if cat in ("So", "Sk", "Sm") and ch not in "°":
+        return " "                               # emoji and decoration
+    return ch
+
+
 def normalize(text: str) -> str:
     text = text[:MAX_TEXT]
     if text.isascii() and text.isprintable():
         return _SPACES.sub(" ", _POINT.sub(".", text)).strip()
     text = unicodedata.normalize("NFKC", text)
     text = _DROP.sub("", text)
-    out = []
-    for ch in text:
-        if "\u4e00" <= ch <= "\u9fff" or " " <= ch <= "~":
-            out.append(ch)
-            continue
-        cat = unicodedata.category(ch)
-        if cat[0] == "C" and ch not in "\n\t":
-            out.append(" ")                      # control characters, surrogates, private use
-        elif cat in ("So", "Sk", "Sm") and ch not in "°+-=<>~%":
-            out.append(" ")                      # emoji and decoration
-        else:
-            out.append(ch)
-    text = "".join(out)
+    text = _ODD.sub(_drop_odd, text)
     text = _POINT.sub(".", text)
     text = spoken_temperatures_to_digits(text)
     return _SPACES.sub(" ", text).strip()
@@ -289,19 +291,13 @@ _NAME_ONLY = re.compile(r"^[\u4e00-\u9fff]{2,4}$")
 _TRAILING_SYMPTOMS = re.compile(rf"(?:\s|{lexicon.SYMPTOM_RE.pattern})+$")
 
 
+_LEADING_NOT_NAMES = re.compile(rf"^(?:{lexicon.NOT_NAME_RE.pattern})+")
+_TRAILING_NOT_NAMES = re.compile(rf"(?:{lexicon.NOT_NAME_RE.pattern})+$")
+
+
 def _strip_edges(run: str) -> str:
     """Drops words that are not names from both ends: 今日体温 → "", 学生郑一鸣 → 郑一鸣."""
-    changed = True
-    while run and changed:
-        changed = False
-        for word in lexicon.NOT_NAMES_BY_LENGTH:
-            if run.endswith(word) and len(run) > 0:
-                run, changed = run[: -len(word)], True
-                break
-            if run.startswith(word):
-                run, changed = run[len(word):], True
-                break
-    return run
+    return _LEADING_NOT_NAMES.sub("", _TRAILING_NOT_NAMES.sub("", run))
 
 
 def name_before(text: str) -> str | None:
