@@ -18,38 +18,16 @@ from typing import Iterable, Sequence
 
 from handlers.figures import DaySnapshot, FollowUpRow, PersonRow, RecordRow, SchoolFigures
 
-try:                                    # the parser owns the vocabulary
-    from handlers.parser import SYMPTOM_NAMES
-except ImportError:                     # pragma: no cover - only while the parser is missing
-    SYMPTOM_NAMES = {
-        "fever": "发热", "cough": "咳嗽", "sore_throat": "咽痛", "fatigue": "乏力",
-        "runny_nose": "流涕", "diarrhea": "腹泻", "vomiting": "呕吐", "headache": "头痛",
-        "dyspnea": "呼吸困难", "rash": "皮疹", "conjunctivitis": "结膜炎",
-        "loss_of_smell_taste": "嗅味觉减退", "abdominal_pain": "腹痛", "dizziness": "头晕",
-        "parotid_swelling": "腮腺肿大", "jaundice": "黄疸",
-    }
+from handlers.parser import SYMPTOM_NAMES
+from handlers.replies import check_name as check_label, day_label, mask  # noqa: F401
 
 GROUP_LIMIT = 4096        # bytes: WeCom group robot markdown
 PERSON_LIMIT = 2048       # bytes: WeCom app message (text or markdown) to a person
 NAMES_PER_LINE = 10       # long name lists wrap into lines a phone shows whole
-CHECK_LABELS = {"morning": "晨检", "noon": "午检", "afternoon": "午检", "evening": "晚检"}
 ZERO_REPORT = "零报告：今日无发热、无因病缺勤"
 
 
 # ---------------------------------------------------------------------------------- figures
-
-def check_label(check: str) -> str:
-    return CHECK_LABELS.get(check, check)
-
-
-def day_label(day: dt.date) -> str:
-    return f"{day.month}月{day.day}日"
-
-
-def mask(name: str) -> str:
-    """张三 → 张*, 欧阳明月 → 欧***: the same masking as the chat answers."""
-    return name[0] + "*" * max(1, len(name) - 1) if name else name
-
 
 def symptom_name(code: str) -> str:
     return SYMPTOM_NAMES.get(code, code)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Config
 from handlers.outgoing import Outgoing
+from handlers.parser import SYMPTOM_NAMES
 from scheduler.jobs import check_label, day_label
 from scheduler.outbox import enqueue, split_userids
 from storage.models import ClassReport, HealthRecord, OutboxMessage, Person, School
@@ -38,21 +39,8 @@ CLUSTER_WINDOW_DAYS = 3
 CLUSTER_WINDOW_MORE_THAN = 5  # abnormal people in one class over the window
 REPORT_RULE = "根据学校传染病报告制度，须在24小时内报告"
 
-_SYMPTOMS = {
-    "fever": "发热", "cough": "咳嗽", "sore_throat": "咽痛", "fatigue": "乏力",
-    "runny_nose": "流涕", "diarrhea": "腹泻", "vomiting": "呕吐", "headache": "头痛",
-    "dyspnea": "呼吸困难", "rash": "皮疹", "conjunctivitis": "结膜充血",
-    "loss_of_smell_taste": "嗅觉味觉减退", "abdominal_pain": "腹痛", "dizziness": "头晕",
-    "parotid_swelling": "腮腺肿大", "jaundice": "黄疸",
-}
-
-
 def symptom_name(code: str) -> str:
-    try:
-        from handlers.parser import SYMPTOM_NAMES
-        return SYMPTOM_NAMES.get(code) or _SYMPTOMS.get(code, code)
-    except ImportError:
-        return _SYMPTOMS.get(code, code)
+    return SYMPTOM_NAMES.get(code, code)
 
 
 class FeverAlerts:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Check, Config
 from handlers import figures
 from handlers.outgoing import Outgoing
+from handlers.replies import check_name as check_label, day_label  # noqa: F401
 from scheduler.outbox import enqueue, split_userids, to_utc
 from storage.models import JobRun, Person, School
 from storage.snapshot import load_snapshot
@@ -30,16 +31,7 @@ log = logging.getLogger(__name__)
 
 JOBS = ("open", "remind", "escalate", "digest")
 JOB_TIME_FIELD = {"open": "opens", "remind": "remind", "escalate": "escalate", "digest": "digest"}
-CHECK_LABELS = {"morning": "晨检", "noon": "午检", "afternoon": "午检", "evening": "晚检"}
 TEXT_LIMIT = 1900          # bytes: WeCom takes 2048 for a text message
-
-
-def check_label(check: str) -> str:
-    return CHECK_LABELS.get(check, check)
-
-
-def day_label(day: dt.date) -> str:
-    return f"{day.month}月{day.day}日"
 
 
 def job_time(check: Check, job: str) -> dt.time:
