@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -57,17 +59,21 @@ class Inbox:
         # same transaction as the records they report on (see scheduler.alerts).
         self.hooks = list(hooks or [])
 
+    RACE_ATTEMPTS = 8
+
     def receive(self, inbound: Inbound) -> Answer:
-        for attempt in range(3):
+        for attempt in range(self.RACE_ATTEMPTS):
             try:
                 return self._receive_once(inbound)
             except _Duplicate:
                 return self._stored_answer(inbound.msg_key)
             except IntegrityError:
-                # Another worker recorded the same person at the same moment: read again.
-                if attempt == 2:
+                # Another worker recorded the same person at the same moment: the whole
+                # transaction rolled back; read the committed state again and redo it.
+                if attempt == self.RACE_ATTEMPTS - 1:
                     raise
                 log.info("record race on %s, retrying", inbound.msg_key)
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
         raise AssertionError("unreachable")
 
     def _stored_answer(self, msg_key: str) -> Answer:
