@@ -22,20 +22,21 @@ DELIVERY_TIMEOUT = 150.0       # seconds run-job waits for retries (one rate-lim
 
 
 def _sessions(config: Config):
+    """An engine and sessions on a database that has this module's tables (init-db run)."""
+    from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError
 
-    from storage.db import alembic_config, current_revision, make_engine, make_sessionmaker
+    from storage.db import make_engine, make_sessionmaker
 
     engine = make_engine(config.database_url)
     try:
-        rev = current_revision(engine)
+        ready = all(inspect(engine).has_table(t)
+                    for t in ("outbox_messages", "job_runs", "scheduler_leases"))
     except SQLAlchemyError as exc:
         engine.dispose()
         first = str(getattr(exc, "orig", exc)).strip().splitlines()
         raise DatabaseError("cannot reach the database: " + (first[0] if first else "")) from None
-    from alembic.script import ScriptDirectory
-    head = ScriptDirectory.from_config(alembic_config(config.database_url)).get_current_head()
-    if rev != head:
+    if not ready:
         engine.dispose()
         raise DatabaseError("the database schema is not up to date: run `python -m bot init-db` first")
     return engine, make_sessionmaker(engine)
@@ -69,12 +70,12 @@ def run_job(config: Config, job: str, day: dt.date | None = None, check: str | N
         result = run_job_once(sessions, config, job, day, check_obj, now, force=force,
                               trigger="manual", runner="run-job " + worker_id())
         if result.outcome != "done":
-            print(result.describe(), file=out)
+            print(result.describe(config.tz), file=out)
             return 0
         worker = make_worker(config, sessions, client, clock=clock, sleep=sleep)
         delivered = worker.drain(keys=list(result.queued), timeout=deliver_timeout)
         left = _unsent(sessions, result.queued)
-        line = result.describe() + f", sent {delivered.sent}"
+        line = result.describe(config.tz) + f", sent {delivered.sent}"
         if left:
             line += f", {len(left)} not delivered yet"
         print(line, file=out)

@@ -268,14 +268,16 @@ class RunResult:
     runs: int = 0
     previous: JobRun | None = None
 
-    def describe(self) -> str:
+    def describe(self, tz=None) -> str:
         what = f"{self.job} {self.day} {self.check}"
         if self.outcome == "day_off":
             return f"{what}: not run, {self.day} is not a school day"
         if self.outcome == "already_done":
             when = ""
             if self.previous is not None:
-                when = f" at {self.previous.finished_at:%Y-%m-%d %H:%M} UTC"
+                at = self.previous.finished_at.replace(tzinfo=dt.timezone.utc)
+                when = (f" at {at.astimezone(tz):%Y-%m-%d %H:%M}" if tz is not None
+                        else f" at {at:%Y-%m-%d %H:%M} UTC")
             return f"{what}: already done{when}; nothing sent (use --force to send again)"
         again = f" (run {self.runs})" if self.runs > 1 else ""
         return f"{what}{again}: queued {len(self.queued)} message(s)"

@@ -16,8 +16,10 @@ Exactly once, and where it is only "at least once": a crash between queueing and
 nothing (the row waits as `pending`). A crash after claiming leaves the row `sending` until its
 lease expires; it is then sent again. If the crash fell between WeCom's answer and the `sent`
 commit (a few milliseconds), or the HTTP answer was lost after WeCom had acted on the request,
-that resend is a second copy. Person messages ask WeCom to drop such copies
-(`enable_duplicate_check`) when the client supports it; group robots have no such switch.
+that resend is a second copy (so is a client-level retry of a request whose answer was lost).
+Sending one row per claim keeps that to at most one message per crashed worker. WeCom's
+message/send can drop such copies itself (`enable_duplicate_check`), but the client does not
+send that flag yet; group robots have no such switch.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from typing import Callable, Iterable
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.wecom.client import WeComError, WeComRateLimited
 from handlers.outgoing import Outgoing
 from storage.models import OutboxMessage
 
@@ -46,10 +49,10 @@ BACKOFF_BASE = dt.timedelta(seconds=5)
 BACKOFF_CAP = dt.timedelta(minutes=10)
 RATE_LIMIT_WAIT = dt.timedelta(seconds=60)
 ROBOT_PER_MINUTE = 20                    # WeCom: a group robot takes 20 messages a minute
-RATE_LIMIT_CODES = (45009, 130101)
+RATE_LIMIT_CODES = (45009, 45033, 130101)
 # Refusals that will not change by retrying: invalid userid / all recipients invalid, bad
-# message type, empty or too long content, invalid robot key.
-PERMANENT_CODES = frozenset({40003, 40008, 44004, 45002, 81013, 93000})
+# message type, invalid image, empty or too long content, invalid parameter, invalid robot key.
+PERMANENT_CODES = frozenset({40003, 40008, 40009, 40058, 44004, 45002, 81013, 93000})
 MAX_USERIDS = 1000                       # message/send takes at most 1000 userids per call
 _PG_CLAIM_LOCK = 0x6D63_6F62             # "mcob": serialises claims (robot rate counts)
 
@@ -196,17 +199,21 @@ class OutboxWorker:
         keys = list(keys) if keys is not None else None
         total = DrainResult()
         start = self._now()
+        wall_deadline = time.monotonic() + timeout + 30     # a safety net for odd clocks
         while True:
             total.add(self.run_once())
             waiting = self.next_due(keys)
             if waiting is None:
                 return total
             now = self._now()
-            if (now - start).total_seconds() >= timeout:
+            if (now - start).total_seconds() >= timeout or time.monotonic() > wall_deadline:
                 return total
             pause = max(0.0, (waiting - now).total_seconds())
             pause = min(pause, timeout - (now - start).total_seconds())
             self.sleep(max(pause, 0.05))
+            if self._now() <= now and waiting > now:
+                # Time does not move (a no-op sleep on a fixed clock): what is due is sent.
+                return total
 
     def next_due(self, keys: list[str] | None = None) -> dt.datetime | None:
         """When the earliest unfinished row (of `keys`) may be tried next; None if none waits."""
@@ -326,10 +333,10 @@ class OutboxWorker:
         now = self._now()
         error = clean_error(exc, self.secrets)
         code = getattr(exc, "errcode", None)
-        if code is None and not _is_wecom_error(exc):
+        if not isinstance(exc, WeComError):
             log.warning("outbox #%s %s: %s", m.id, m.dedupe_key, error,
                         exc_info=not _is_transport_error(exc))
-        rate_limited = code in RATE_LIMIT_CODES or type(exc).__name__ == "WeComRateLimited"
+        rate_limited = isinstance(exc, WeComRateLimited) or code in RATE_LIMIT_CODES
         permanent = code in PERMANENT_CODES
         too_old = now - m.created_at >= self.max_age
         with self.sessions() as s, s.begin():
@@ -358,10 +365,6 @@ class OutboxWorker:
             if row.next_attempt_at - m.created_at > self.max_age:
                 row.next_attempt_at = m.created_at + self.max_age
             result.retried += 1
-
-
-def _is_wecom_error(exc: Exception) -> bool:
-    return any(k.__name__.startswith("WeCom") for k in type(exc).__mro__)
 
 
 def _is_transport_error(exc: Exception) -> bool:

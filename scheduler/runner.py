@@ -48,12 +48,8 @@ def make_client(config: Config, *, sleep=None):
 def _token_store(config: Config):
     if not config.redis_url:
         return None
-    try:
-        from bot.wecom.client import redis_token_store
-        return redis_token_store(config.redis_url)     # falls back to memory if Redis goes down
-    except Exception as exc:  # noqa: BLE001 - a token cache is an optimisation only
-        log.warning("no shared token cache (%s); each process fetches its own token", exc)
-        return None
+    from bot.wecom.client import redis_token_store
+    return redis_token_store(config.redis_url)     # falls back to memory if Redis is down
 
 
 def make_worker(config: Config, sessions, client=None, *, clock=None, sleep=None) -> OutboxWorker:

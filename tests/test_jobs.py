@@ -111,8 +111,8 @@ class Env:
         return len(self.deliveries())
 
     def clear_received(self) -> None:
-        self._offset = len(self.standin.received)
-        self.standin.received.clear()
+        with self.standin.lock:
+            self.standin.received.clear()
 
     def assert_each_delivered_once(self) -> None:
         """Every outbox row is sent, and the stand-in got each exactly once, nothing else."""
@@ -131,6 +131,8 @@ class Env:
 
 def delivery(record) -> tuple | None:
     """One stand-in record as (channel, target, content, mentioned), or None for non-sends."""
+    if record.get("errcode") != 0:           # a token fetch's answer or an injected failure
+        return None
     path = record["path"]
     body = record.get("json") or {}
     if record.get("errcode") != 0:

@@ -15,7 +15,6 @@ from scheduler.jobs import JOBS, run_job_once
 from scheduler.leader import PgAdvisoryLeader, SqliteLeaseLeader, current_lease
 from scheduler.runner import SchedulerRunner
 from storage.models import JobRun, OutboxMessage
-from tests.support import FixedClock, create_pg_database, drop_pg_database
 from tests.test_jobs import Crash, env, env_factory, pg_env  # noqa: F401 - fixtures
 
 MONDAY = dt.date(2026, 3, 2)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from handlers.outgoing import Outgoing
 from scheduler.outbox import MAX_AGE, clean_error, enqueue
 from storage.models import OutboxMessage
-from tests.test_jobs import MONDAY, Crash, env, env_factory  # noqa: F401 - fixtures
+from tests.test_jobs import Crash, env, env_factory  # noqa: F401 - fixtures
 
 
 def queue(env, *messages: Outgoing, source: str = "test") -> list[str]:
@@ -212,3 +212,14 @@ def test_parallel_workers_deliver_each_message_once(env):
         t.join(60)
     assert not errors
     env.assert_each_delivered_once()
+
+
+def test_drain_with_a_clock_that_does_not_move_returns_what_it_could_send(env):
+    """The demo drains with a no-op sleep: it must not spin on a retry that lies ahead."""
+    queue(env, person(1), group(2))
+    env.standin.fail_next("/cgi-bin/webhook/send", errcode=45009)
+    worker = env.worker()
+    worker.sleep = lambda seconds: None
+    result = worker.drain(timeout=600)
+    assert result.sent == 1 and result.retried == 1
+    assert rows(env)["test:group:school1-key:2"].status == "pending"
