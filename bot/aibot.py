@@ -50,7 +50,7 @@ def verify_url():
         plain = aibot_crypto.verify_url(token, key, sig, ts, nonce, echo)
     except aibot_crypto.InvalidSignature:
         return _plain(403, "bad signature")
-    except aibot_crypto.MalformedBody:
+    except (aibot_crypto.MalformedBody, ValueError):
         return _plain(400, "cannot decrypt echostr")
     return _plain(200, plain)
 
@@ -68,7 +68,7 @@ def receive():
         data = aibot_crypto.decrypt_request(token, key, sig, ts, nonce, request.get_data(cache=False))
     except aibot_crypto.InvalidSignature:
         return _plain(403, "bad signature")
-    except aibot_crypto.MalformedBody as exc:
+    except (aibot_crypto.MalformedBody, ValueError) as exc:   # BadAESKey is a ValueError
         return _plain(400, f"malformed body ({exc})")
     try:
         inbound = to_inbound(data)

@@ -1,73 +1,141 @@
 """The 智能机器人 (AI bot) callback crypto: JSON bodies, WeCom's AES framing, receive id "".
 
 Used by the server (`bot/aibot.py`) and by the WeCom-side signer in tests and the demo.
+
 Signature: sha1 of the sorted [token, timestamp, nonce, encrypt], as for the app callback.
+Ciphertext: base64(AES-256-CBC(key, iv=key[:16], PKCS#7 to 32-byte blocks of
+16 random bytes + 4-byte big-endian length + message + receive id)), the framing of WeCom's
+app callback; the 智能机器人 uses the receive id "" (an empty string).
+
+The AES framing is implemented here with `cryptography` instead of wechatpy's `PrpCrypto`.
+PrpCrypto 1.8 decrypts an empty receive id fine, but it checks nothing of the framing: it
+takes the last byte as the padding length without checking it, and when the length field
+points past the end it silently truncates and reads the receive id as "" — which is exactly
+the 智能机器人's id, so for us its receive-id check would accept garbled plaintext. Garbage
+also comes out of it as raw IndexError / struct.error / ValueError / binascii.Error /
+UnicodeDecodeError. This version checks padding, length and id, and raises `MalformedBody`
+for all of it. It interoperates with PrpCrypto both ways and decrypts Tencent's published
+sample (see tests/test_wecom_signer.py).
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
+import hmac
 import json
+import secrets
+import string
 import struct
 
-from wechatpy.crypto import PrpCrypto
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 RECEIVE_ID = ""
+BLOCK = 32                       # WeCom pads to 32 bytes, not AES's 16
+_RANDOM_ALPHABET = string.ascii_letters + string.digits
 
 
 class InvalidSignature(Exception):
-    pass
+    """The msg_signature does not match: not from WeCom (answer 403)."""
 
 
 class MalformedBody(Exception):
-    pass
+    """Signed (or unsignable) but not a well-formed encrypted body (answer 400)."""
+
+
+class BadAESKey(ValueError):
+    """The configured EncodingAESKey is not 43 base64 characters: a setup error, not a request's."""
 
 
 def signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
-    return hashlib.sha1("".join(sorted([token, str(timestamp), str(nonce), encrypt])).encode()).hexdigest()
+    return hashlib.sha1("".join(sorted([str(token), str(timestamp), str(nonce), str(encrypt)]))
+                        .encode()).hexdigest()
 
 
-def _prp(aes_key: str) -> PrpCrypto:
+def check_signature(token: str, timestamp, nonce, encrypt: str, msg_signature) -> None:
+    """Raises InvalidSignature unless `msg_signature` signs the four values (constant time)."""
+    if not isinstance(msg_signature, str) or not hmac.compare_digest(
+            signature(token, timestamp, nonce, encrypt).encode(), msg_signature.encode("utf-8", "replace")):
+        raise InvalidSignature()
+
+
+def aes_key_bytes(aes_key: str) -> bytes:
     try:
-        key = base64.b64decode(aes_key + "=")
+        key = base64.b64decode(str(aes_key) + "=", validate=True)
     except (binascii.Error, ValueError):
-        raise MalformedBody("bad EncodingAESKey") from None
-    return PrpCrypto(key)
+        key = b""
+    if len(aes_key or "") != 43 or len(key) != 32:
+        raise BadAESKey("EncodingAESKey must be 43 base64 characters")
+    return key
 
 
-def encrypt_text(aes_key: str, plain: str) -> str:
-    return _prp(aes_key).encrypt(plain, RECEIVE_ID).decode()
+def _cipher(key: bytes) -> Cipher:
+    return Cipher(algorithms.AES(key), modes.CBC(key[:16]))
 
 
-def decrypt_text(aes_key: str, encrypt: str) -> str:
+def encrypt_text(aes_key: str, plain: str, receive_id: str = RECEIVE_ID) -> str:
+    """WeCom's ciphertext of `plain` (base64 text)."""
+    key = aes_key_bytes(aes_key)
+    body = plain.encode("utf-8")
+    rand = "".join(secrets.choice(_RANDOM_ALPHABET) for _ in range(16)).encode()
+    data = rand + struct.pack(">I", len(body)) + body + receive_id.encode("utf-8")
+    pad = BLOCK - len(data) % BLOCK
+    data += bytes([pad]) * pad
+    enc = _cipher(key).encryptor()
+    return base64.b64encode(enc.update(data) + enc.finalize()).decode("ascii")
+
+
+def decrypt_text(aes_key: str, encrypt: str, receive_id: str = RECEIVE_ID) -> str:
+    """The plaintext of a WeCom ciphertext; MalformedBody for anything not well formed."""
+    key = aes_key_bytes(aes_key)
     try:
-        return _prp(aes_key).decrypt(encrypt, RECEIVE_ID)
-    except MalformedBody:
-        raise
-    except Exception as exc:  # struct.error, ValueError, binascii.Error, UnicodeDecodeError, ...
-        raise MalformedBody(f"cannot decrypt ({exc.__class__.__name__})") from None
+        raw = base64.b64decode(encrypt, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise MalformedBody("ciphertext is not base64") from None
+    if len(raw) < BLOCK or len(raw) % 16:
+        raise MalformedBody("ciphertext length is not a whole number of AES blocks")
+    dec = _cipher(key).decryptor()
+    data = dec.update(raw) + dec.finalize()
+    pad = data[-1]
+    if not 1 <= pad <= BLOCK or data[-pad:] != bytes([pad]) * pad:
+        raise MalformedBody("bad padding (wrong key?)")
+    data = data[16:-pad]
+    if len(data) < 4:
+        raise MalformedBody("plaintext too short")
+    (length,) = struct.unpack(">I", data[:4])
+    if length > len(data) - 4:
+        raise MalformedBody("message length field exceeds the plaintext")
+    message, from_id = data[4:4 + length], data[4 + length:]
+    if from_id != receive_id.encode("utf-8"):
+        raise MalformedBody("receive id does not match")
+    try:
+        return message.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedBody("plaintext is not UTF-8") from None
 
 
 def verify_url(token: str, aes_key: str, msg_signature: str, timestamp: str, nonce: str,
                echostr: str) -> str:
-    if signature(token, timestamp, nonce, echostr) != msg_signature:
-        raise InvalidSignature()
+    """The plaintext echostr of a GET URL verification, to be answered as is."""
+    check_signature(token, timestamp, nonce, echostr, msg_signature)
     return decrypt_text(aes_key, echostr)
 
 
 def decrypt_request(token: str, aes_key: str, msg_signature: str, timestamp: str, nonce: str,
                     body: bytes) -> dict:
-    """The decrypted JSON of a callback; InvalidSignature or MalformedBody otherwise."""
+    """The decrypted JSON of a callback; InvalidSignature or MalformedBody otherwise.
+
+    A body that is not JSON with a string "encrypt" cannot be checked for a signature, so it
+    is MalformedBody; everything else is checked for its signature before it is decrypted.
+    """
     try:
         outer = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, TypeError):
         raise MalformedBody("not JSON") from None
     encrypt = outer.get("encrypt") if isinstance(outer, dict) else None
     if not isinstance(encrypt, str) or not encrypt:
         raise MalformedBody("no encrypt field")
-    if signature(token, timestamp, nonce, encrypt) != msg_signature:
-        raise InvalidSignature()
+    check_signature(token, timestamp, nonce, encrypt, msg_signature)
     plain = decrypt_text(aes_key, encrypt)
     try:
         data = json.loads(plain)
@@ -79,6 +147,7 @@ def decrypt_request(token: str, aes_key: str, msg_signature: str, timestamp: str
 
 
 def encrypt_reply(token: str, aes_key: str, plain: dict, nonce: str, timestamp: str) -> dict:
+    """The passive reply body {"encrypt", "msgsignature", "timestamp", "nonce"} for `plain`."""
     encrypt = encrypt_text(aes_key, json.dumps(plain, ensure_ascii=False))
     return {"encrypt": encrypt, "msgsignature": signature(token, timestamp, nonce, encrypt),
             "timestamp": int(timestamp) if str(timestamp).isdigit() else timestamp, "nonce": nonce}
