@@ -116,7 +116,7 @@ class Inbox:
         if result.kind in ("report", "invalid") and not inbound.addressed:
             # In a group, a report counts only when the bot is @-mentioned.
             return None, "ignored"
-        scope = load_scope(s, person) if result.kind == "report" else None
+        scope = _ScopeOnDemand(s, person) if result.kind == "report" else None
         decision = decide(result, sender, scope, addressed=inbound.addressed, in_group=inbound.in_group)
         if decision.outcome == "command":
             check = self.check_for(None, today, now)
@@ -215,3 +215,20 @@ def _utc(t: dt.datetime) -> dt.datetime:
 
 class _Duplicate(Exception):
     pass
+
+
+class _ScopeOnDemand:
+    """The sender's `Scope`, read from the database only when `decide` looks at it.
+
+    Most messages are the sender's own temperature or their class summary and name no one
+    else; reading the whole school for each of them (a thousand people in a real school) was
+    most of a message's time.
+    """
+
+    def __init__(self, session: Session, person: Person):
+        self._session, self._person, self._scope = session, person, None
+
+    def __getattr__(self, name):
+        if self._scope is None:
+            self._scope = load_scope(self._session, self._person)
+        return getattr(self._scope, name)
