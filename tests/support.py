@@ -84,6 +84,56 @@ def make_config(db_url: str, api_base: str = "http://127.0.0.1:9", **overrides):
     return parse_config(raw)
 
 
+def config_toml(db_url: str, api_base: str = "http://127.0.0.1:9", *,
+                tzname: str = "Asia/Shanghai", times: dict[str, dt.datetime] | None = None) -> str:
+    """A config file's text for processes started with BOT_CONFIG: the test roster's groups,
+    one check (`times`: opens/remind/escalate/digest; default 07:00–09:30), and today a school
+    day whatever the weekday (an extra day)."""
+    hm = {k: f"{v:%H:%M}" for k, v in (times or {}).items()} or {
+        "opens": "07:00", "remind": "08:30", "escalate": "09:00", "digest": "09:30"}
+    today = (times["opens"].date() if times else dt.datetime.now(zoneinfo.ZoneInfo(tzname)).date())
+    return f'''timezone = "{tzname}"
+
+[wecom]
+corp_id = "{SAMPLE_CORP_ID}"
+agent_id = 1000002
+secret = "test-secret"
+token = "{SAMPLE_TOKEN}"
+encoding_aes_key = "{SAMPLE_AES_KEY}"
+api_base = "{api_base}"
+
+[database]
+url = "{db_url}"
+
+[health]
+fever_threshold = 37.3
+
+[[checks]]
+name = "morning"
+opens = "{hm['opens']}"
+remind = "{hm['remind']}"
+escalate = "{hm['escalate']}"
+digest = "{hm['digest']}"
+
+[calendar]
+weekdays = [1, 2, 3, 4, 5]
+holidays = []
+extra_days = ["{today.isoformat()}"]
+
+[[groups]]
+scope = "bureau"
+robot_key = "bureau-key"
+
+[[groups]]
+scope = "第一实验小学"
+robot_key = "school1-key"
+
+[[groups]]
+scope = "第二小学"
+robot_key = "school2-key"
+'''
+
+
 class FixedClock:
     """A settable clock in Asia/Shanghai: `clock()` returns the current fake time."""
 

@@ -38,7 +38,7 @@ from bot.wecom.standin import WeComStandIn
 from storage.db import make_engine, make_sessionmaker
 from storage.models import OutboxMessage
 from tests.support import (ROSTER_CSV, SAMPLE_AES_KEY, SAMPLE_CORP_ID, SAMPLE_TOKEN,
-                           create_pg_database, drop_pg_database)
+                           config_toml, create_pg_database, drop_pg_database)
 from tests.test_jobs import delivery, row_delivery
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,51 +63,6 @@ def day_plan(now: dt.datetime) -> tuple[str, dict[str, dt.time]]:
     raise AssertionError("unreachable: Shanghai and UTC cannot both be at midnight")
 
 
-def config_text(db_url: str, api_base: str, tzname: str, times: dict[str, dt.datetime]) -> str:
-    today = times["opens"].date().isoformat()
-    hm = {k: f"{v:%H:%M}" for k, v in times.items()}
-    return f'''timezone = "{tzname}"
-
-[wecom]
-corp_id = "{SAMPLE_CORP_ID}"
-agent_id = 1000002
-secret = "whole-day-secret"
-token = "{SAMPLE_TOKEN}"
-encoding_aes_key = "{SAMPLE_AES_KEY}"
-api_base = "{api_base}"
-
-[database]
-url = "{db_url}"
-
-[health]
-fever_threshold = 37.3
-
-[[checks]]
-name = "morning"
-opens = "{hm['opens']}"
-remind = "{hm['remind']}"
-escalate = "{hm['escalate']}"
-digest = "{hm['digest']}"
-
-[calendar]
-weekdays = [1, 2, 3, 4, 5]
-holidays = []
-extra_days = ["{today}"]
-
-[[groups]]
-scope = "bureau"
-robot_key = "bureau-key"
-
-[[groups]]
-scope = "第一实验小学"
-robot_key = "school1-key"
-
-[[groups]]
-scope = "第二小学"
-robot_key = "school2-key"
-'''
-
-
 class Deployment:
     """One deployment's processes, its stand-in and its database."""
 
@@ -126,7 +81,7 @@ class Deployment:
         self.sent_at: dict[str, float] = {}
 
     def plan(self, tzname: str, times: dict[str, dt.datetime]) -> None:
-        self.config.write_text(config_text(self.db_url, self.standin.url, tzname, times),
+        self.config.write_text(config_toml(self.db_url, self.standin.url, tzname=tzname, times=times),
                                encoding="utf-8")
 
     # --- processes -------------------------------------------------------------------------
