@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -86,20 +86,21 @@ class Inbox:
     def _receive_once(self, inbound: Inbound) -> Answer:
         now = self.clock()
         with self.sessions() as s, s.begin():
-            msg = InboundMessage(channel=inbound.channel, msg_key=inbound.msg_key,
-                                 sender=inbound.sender, chat_id=inbound.chat_id,
-                                 msg_type=inbound.msg_type, content=inbound.content,
-                                 body=inbound.body, received_at=_utc(now))
-            s.add(msg)
+            # Plain statements, not ORM objects: this is the path every message takes.
+            conn = s.connection()
             try:
-                s.flush()
+                msg_id = conn.execute(_INSERT_MESSAGE, {
+                    "channel": inbound.channel, "msg_key": inbound.msg_key,
+                    "sender": inbound.sender, "chat_id": inbound.chat_id,
+                    "msg_type": inbound.msg_type, "content": inbound.content,
+                    "body": inbound.body, "received_at": _utc(now)}).scalar_one()
             except IntegrityError:
                 raise _Duplicate() from None
-            reply, outcome = self._handle(s, msg, inbound, now)
-            msg.reply, msg.outcome = reply, outcome
+            reply, outcome = self._handle(s, msg_id, inbound, now)
+            conn.execute(_ANSWER_MESSAGE, {"msg_id": msg_id, "new_reply": reply, "new_outcome": outcome})
         return Answer(reply, outcome)
 
-    def _handle(self, s: Session, msg: InboundMessage, inbound: Inbound, now: dt.datetime):
+    def _handle(self, s: Session, msg_id: int, inbound: Inbound, now: dt.datetime):
         if inbound.msg_type == "event":
             return None, "event"
         if inbound.msg_type != "text" or not inbound.sender:
@@ -124,9 +125,9 @@ class Inbox:
                                   in_group=inbound.in_group), "command"
         if decision.outcome != "recorded":
             return decision.reply, decision.outcome
-        return self._record(s, msg, person, decision, now, inbound), "recorded"
+        return self._record(s, msg_id, person, decision, now, inbound), "recorded"
 
-    def _record(self, s: Session, msg: InboundMessage, person: Person, decision: Decision,
+    def _record(self, s: Session, msg_id: int, person: Person, decision: Decision,
                 now: dt.datetime, inbound: Inbound) -> str:
         check = self.check_for(decision.session, decision.day, now)
         utc_now = _utc(now)
@@ -135,7 +136,7 @@ class Inbox:
             new, old = store.save_record(
                 s, person_id=draft.person_id, day=decision.day, check=check,
                 temperature=draft.temperature, symptoms=draft.symptoms, abnormal=draft.abnormal,
-                reported_by_id=person.id, message_id=msg.id, now=utc_now)
+                reported_by_id=person.id, message_id=msg_id, now=utc_now)
             saved.append((draft, new, old))
         class_saved = None
         if decision.class_report is not None:
@@ -144,7 +145,7 @@ class Inbox:
                 s, school_id=person.school_id, class_name=decision.class_report.class_name,
                 day=decision.day, check=check, expected=c.expected, present=c.present,
                 absent=c.absent, sick_absent=c.sick_absent, fever=c.fever,
-                reported_by_id=person.id, message_id=msg.id, now=utc_now)
+                reported_by_id=person.id, message_id=msg_id, now=utc_now)
             class_saved = (new, old)
         for hook in self.hooks:
             hook.on_recorded(s, RecordedEvent(person, decision.day, check, saved, class_saved, now))
@@ -211,6 +212,11 @@ def compose_recorded_reply(config: Config, day, check, saved, class_saved, *, in
 
 def _utc(t: dt.datetime) -> dt.datetime:
     return t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+_INSERT_MESSAGE = insert(InboundMessage).returning(InboundMessage.id)
+_ANSWER_MESSAGE = (update(InboundMessage).where(InboundMessage.id == bindparam("msg_id"))
+                   .values(reply=bindparam("new_reply"), outcome=bindparam("new_outcome")))
 
 
 class _Duplicate(Exception):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import ClassReport, HealthRecord, Person, utcnow
@@ -23,26 +23,6 @@ def current_record(session: Session, person_id: int, day: dt.date, check: str) -
         HealthRecord.check == check, *CURRENT_RECORD))
 
 
-def save_record(session: Session, *, person_id: int, day: dt.date, check: str,
-                temperature: float | None, symptoms, abnormal: bool,
-                reported_by_id: int | None, message_id: int | None,
-                now: dt.datetime | None = None) -> tuple[HealthRecord, HealthRecord | None]:
-    """Stores a reading; returns (the new record, the record it replaced or None)."""
-    now = now or utcnow()
-    old = current_record(session, person_id, day, check)
-    if old is not None:
-        old.replaced_at = now
-        session.flush()
-    new = HealthRecord(person_id=person_id, day=day, check=check, temperature=temperature,
-                       symptoms=",".join(symptoms), abnormal=abnormal,
-                       reported_by_id=reported_by_id, message_id=message_id, created_at=now)
-    session.add(new)
-    session.flush()
-    if old is not None:
-        old.replaced_by_id = new.id
-    return new, old
-
-
 def current_class_report(session: Session, school_id: int, class_name: str, day: dt.date,
                          check: str) -> ClassReport | None:
     return session.scalar(select(ClassReport).where(
@@ -50,24 +30,66 @@ def current_class_report(session: Session, school_id: int, class_name: str, day:
         ClassReport.day == day, ClassReport.check == check, *CURRENT_CLASS))
 
 
+class _Versioned:
+    """Replacing the current row of a model with a new one, in plain statements.
+
+    Every message takes this path, so it runs as three or four cached statements rather
+    than through the ORM's unit of work (a third of a message's time on SQLite). The rows it
+    returns are detached copies: read them, don't change them.
+    """
+
+    def __init__(self, model, key: tuple[str, ...]):
+        table = model.__table__
+        self.model = model
+        self.current = select(table).where(
+            *(table.c[k] == bindparam(f"k_{k}") for k in key),
+            table.c.replaced_at.is_(None), table.c.revoked_at.is_(None))
+        self.insert = insert(table).returning(table.c.id)
+        self.retire = (update(table).where(table.c.id == bindparam("old_id"))
+                       .values(replaced_at=bindparam("when")))
+        self.link = (update(table).where(table.c.id == bindparam("old_id"))
+                     .values(replaced_by_id=bindparam("new_id")))
+        self.key = key
+
+    def save(self, session: Session, values: dict, now: dt.datetime):
+        conn = session.connection()
+        old_row = conn.execute(self.current, {f"k_{k}": values[k] for k in self.key}).first()
+        if old_row is not None:           # first retire it: only one current row may exist
+            conn.execute(self.retire, {"old_id": old_row.id, "when": now})
+        values = {**values, "created_at": now}
+        new_id = conn.execute(self.insert, values).scalar_one()
+        old = None
+        if old_row is not None:
+            conn.execute(self.link, {"old_id": old_row.id, "new_id": new_id})
+            old = self.model(**{**old_row._asdict(), "replaced_at": now, "replaced_by_id": new_id})
+        return self.model(id=new_id, **values), old
+
+
+_RECORDS = _Versioned(HealthRecord, ("person_id", "day", "check"))
+_CLASS_REPORTS = _Versioned(ClassReport, ("school_id", "class_name", "day", "check"))
+
+
+def save_record(session: Session, *, person_id: int, day: dt.date, check: str,
+                temperature: float | None, symptoms, abnormal: bool,
+                reported_by_id: int | None, message_id: int | None,
+                now: dt.datetime | None = None) -> tuple[HealthRecord, HealthRecord | None]:
+    """Stores a reading; returns (the new record, the record it replaced or None)."""
+    return _RECORDS.save(session, {
+        "person_id": person_id, "day": day, "check": check, "temperature": temperature,
+        "symptoms": ",".join(symptoms), "abnormal": abnormal, "reported_by_id": reported_by_id,
+        "message_id": message_id}, now or utcnow())
+
+
 def save_class_report(session: Session, *, school_id: int, class_name: str, day: dt.date,
                       check: str, expected, present, absent, sick_absent, fever,
                       reported_by_id: int | None, message_id: int | None,
                       now: dt.datetime | None = None) -> tuple[ClassReport, ClassReport | None]:
-    now = now or utcnow()
-    old = current_class_report(session, school_id, class_name, day, check)
-    if old is not None:
-        old.replaced_at = now
-        session.flush()
-    new = ClassReport(school_id=school_id, class_name=class_name, day=day, check=check,
-                      expected=expected, present=present, absent=absent,
-                      sick_absent=sick_absent, fever=fever, reported_by_id=reported_by_id,
-                      message_id=message_id, created_at=now)
-    session.add(new)
-    session.flush()
-    if old is not None:
-        old.replaced_by_id = new.id
-    return new, old
+    """Stores a class summary; returns (the new report, the report it replaced or None)."""
+    return _CLASS_REPORTS.save(session, {
+        "school_id": school_id, "class_name": class_name, "day": day, "check": check,
+        "expected": expected, "present": present, "absent": absent, "sick_absent": sick_absent,
+        "fever": fever, "reported_by_id": reported_by_id, "message_id": message_id},
+        now or utcnow())
 
 
 def revoke_last(session: Session, reporter_id: int, *, now: dt.datetime | None = None
