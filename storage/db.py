@@ -1,6 +1,7 @@
 """Engines, sessions and schema upgrades for SQLite (the default) and PostgreSQL.
 
-SQLite runs in WAL mode with a busy timeout so the webhook and the scheduler can share one file;
+SQLite runs in WAL mode with a busy timeout so the webhook and the scheduler can share one file,
+its writers taking turns in a queue (`storage.sqlite_lock`);
 PostgreSQL (`postgresql+psycopg://`) gets a connection pool sized by `pool_size`.
 `upgrade(url)` brings any database to the newest schema with Alembic (what `init-db` runs).
 """
@@ -14,6 +15,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.sqlite_lock import QueuedConnection, queue_for
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -26,7 +29,9 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        path = parsed.database if parsed.database and parsed.database != ":memory:" else None
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30,
+                                                  "factory": QueuedConnection})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
@@ -36,16 +41,16 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
-
-        # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that a
-        # transaction that reads then writes takes the write lock up front (no upgrade deadlocks).
-        @event.listens_for(engine, "connect")
-        def _no_autobegin(dbapi_conn, _record):  # pragma: no cover - trivial
+            # pysqlite's own transaction handling defers BEGIN; we begin ourselves (below).
             dbapi_conn.isolation_level = None
+            if path is not None:
+                dbapi_conn.queue = queue_for(path)
 
+        # BEGIN IMMEDIATE: a transaction that reads then writes takes the write lock up front
+        # (no upgrade deadlocks), after waiting its turn in the write queue (storage.sqlite_lock).
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn):  # pragma: no cover - trivial
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.connection.dbapi_connection.begin_immediate()
 
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
