@@ -123,13 +123,21 @@ def encrypt_all(keys: Keys, msgs: list[tuple[str, str]], first_msg_id: int
     return reqs, msg_keys
 
 
-def load(port: int, reqs: list, connections: int, workdir: Path) -> dict:
+@dataclass(frozen=True)
+class Load:
+    connections: int
+    timeout: float          # seconds to wait for one answer
+    budget: float           # seconds after which no new request starts
+
+
+def load(port: int, reqs: list, how: Load, workdir: Path) -> dict:
     """Runs bench/loadgen.py in its own process; returns its result."""
     src, dst = workdir / "requests.pickle", workdir / "result.pickle"
     with open(src, "wb") as f:
         pickle.dump(reqs, f)
     subprocess.run([sys.executable, str(Path(__file__).with_name("loadgen.py")), str(src), str(dst),
-                    "--port", str(port), "--connections", str(connections)], check=True)
+                    "--port", str(port), "--connections", str(how.connections),
+                    "--timeout", str(how.timeout), "--budget", str(how.budget)], check=True)
     with open(dst, "rb") as f:
         return pickle.load(f)
 
@@ -153,16 +161,16 @@ class Run:
         return self.answered / self.wall if self.wall else 0.0
 
 
-def measure(target: str, server: Gunicorn, warmup: list, reqs: list, expect, connections: int,
+def measure(target: str, server: Gunicorn, warmup: list, reqs: list, expect, how: Load,
             workdir: Path) -> Run:
     with server:
-        load(server.port, warmup, connections, workdir)
-        out = load(server.port, reqs, connections, workdir)
+        load(server.port, warmup, how, workdir)
+        out = load(server.port, reqs, how, workdir)
         rss = server.rss_kib()
-    results = out["results"]
+    results = [(i, r) for i, r in enumerate(out["results"]) if r is not None]   # None: not sent
     statuses: dict = {}
     answered, lat = 0, []
-    for i, (status, seconds, body) in enumerate(results):
+    for i, (status, seconds, body) in results:
         statuses[status] = statuses.get(status, 0) + 1
         if status == 200 and expect(i, body):
             answered += 1
@@ -268,6 +276,10 @@ def main(argv=None) -> int:
     ap.add_argument("--students-per-class", type=int, default=0,
                     help="students on the roster too (default 0: staff only)")
     ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--timeout", type=float, default=10,
+                    help="seconds to wait for one answer (WeCom waits 5)")
+    ap.add_argument("--budget", type=float, default=None,
+                    help="seconds per run after which no new request starts (default 90; short 15)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--backends", default="sqlite,postgresql")
@@ -277,6 +289,7 @@ def main(argv=None) -> int:
     schools = a.schools or (4 if a.short else 50)
     shape = Shape(schools=schools, classes=24, teachers=55, students_per_class=a.students_per_class)
     backends = [b for b in a.backends.split(",") if b]
+    how = Load(a.connections, a.timeout, a.budget or (15 if a.short else 90))
 
     import os
     print(f"machine: {os.cpu_count()} cores; gunicorn -w {a.workers} -k gthread --threads "
@@ -337,7 +350,7 @@ def main(argv=None) -> int:
                                                         "WR_CORP_ID": keys.corp_id,
                                                         "WR_SESSIONS": mode}, **common)
                     run = measure(label, server, warmup, reqs, reply_checker(keys, msgs, True),
-                                  a.connections, workdir)
+                                  how, workdir)
                 else:
                     db_url, drop = templates[mode].fresh()
                     try:
@@ -345,7 +358,7 @@ def main(argv=None) -> int:
                         server = Gunicorn("bot.app:create_app()", env={"BOT_CONFIG": str(config)},
                                           **common)
                         run = measure(label, server, warmup, reqs,
-                                      reply_checker(keys, msgs, False), a.connections, workdir)
+                                      reply_checker(keys, msgs, False), how, workdir)
                         run.stored = stored_count(db_url, msg_keys)
                     finally:
                         drop()
