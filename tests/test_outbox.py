@@ -191,6 +191,27 @@ def test_crash_between_send_and_commit_is_the_window_that_can_double(env):
     assert len(env.deliveries()) == 2            # the one copy this window can cost
 
 
+def test_crash_between_send_and_commit_doubles_no_private_message(env):
+    """For message/send WeCom's duplicate check closes that window: the resend after the
+    lease reaches nobody a second time."""
+    queue(env, person(1, users="wangxz|lils"))
+    worker = env.worker(name="dies")
+
+    def die(m):
+        raise Crash("killed after the HTTP answer")
+    worker.after_send = die
+    with pytest.raises(Crash):
+        worker.run_once()
+    env.clock.advance(minutes=6)
+    env.worker(name="restarted").run_once()
+    calls = env.standin.sends("/cgi-bin/message/send")
+    assert len(calls) == 2                        # sent again, as before ...
+    assert [c["json"]["enable_duplicate_check"] for c in calls] == [1, 1]
+    assert len(env.standin.messages_to("wangxz")) == 1    # ... but received once
+    assert len(env.standin.messages_to("lils")) == 1
+    env.assert_each_delivered_once()
+
+
 # --- several workers -----------------------------------------------------------------------
 
 def test_parallel_workers_deliver_each_message_once(env):

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 TOKEN_ERRORS = (40001, 40014, 42001)
 RATE_LIMITS = (45009, 45033, 130101)
 MAX_USERIDS = 1000
+DUPLICATE_CHECK_SECONDS = 1800      # message/send's duplicate check window (WeCom: 1800 by default)
 TOKEN_MARGIN = 300          # seconds before expiry when a cached token counts as expired
 
 
@@ -319,7 +320,11 @@ class WeComClient:
         invalid: list[str] = []
         for i in range(0, len(users), MAX_USERIDS):
             body = {"touser": "|".join(users[i:i + MAX_USERIDS]), "msgtype": msgtype,
-                    "agentid": self.agent_id, msgtype: {"content": content}, "safe": 0}
+                    "agentid": self.agent_id, msgtype: {"content": content}, "safe": 0,
+                    # WeCom drops the same content to the same person within the interval:
+                    # a resend after a lost answer or a crash reaches nobody twice.
+                    "enable_duplicate_check": 1,
+                    "duplicate_check_interval": DUPLICATE_CHECK_SECONDS}
             last = self._api("/cgi-bin/message/send", body)
             if last.get("invaliduser"):
                 invalid += str(last["invaliduser"]).split("|")

@@ -9,7 +9,10 @@ it alone, prints its URL and then every message it receives.
 Like WeCom: gettoken answers the same token while it is valid (expires_in counts down) and a
 new one after it expired; a wrong corpsecret gets 40001; an unknown access_token gets 40014
 and an expired one 42001; a group robot's text may hold 2048 bytes, markdown 4096, an image
-2 MB (checked against its md5); message/send takes at most 1000 userids and, with
+2 MB (checked against its md5); message/send takes at most 1000 userids, honours
+`enable_duplicate_check` (the same content to the same person within
+`duplicate_check_interval` seconds reaches them once: the record's `delivered` lists who got
+it), and, with
 `known_users` given, lists unknown ones in `invaliduser` (81013 when none is known); with
 `robot_limit_per_minute=20` a robot key answers 45009 past 20 messages in a minute (off by
 default, so tests and the demo can send in bursts).
@@ -66,6 +69,7 @@ class WeComStandIn:
         self.robot_limit = robot_limit_per_minute
         self.known_users = None if known_users is None else set(known_users)  # None: all known
         self.robot_sends: dict[str, list[float]] = {}  # key → monotonic times of accepted sends
+        self.delivered_at: dict[tuple, float] = {}     # (agentid, user, msgtype, content) → when
         self.faults: dict[str, list[_Fault]] = {}
         self.lock = threading.Lock()
         self.echo = echo                               # callable(record) for the CLI
@@ -132,6 +136,7 @@ class WeComStandIn:
         with self.lock:
             self.received.clear()
             self.faults.clear()
+            self.delivered_at.clear()
             self.token_fetches = 0
 
     # --- inspection ----------------------------------------------------------------------
@@ -140,8 +145,9 @@ class WeComStandIn:
         return [r for r in list(self.received) if r["path"] == path and r["errcode"] == 0]
 
     def messages_to(self, userid: str) -> list[dict]:
+        """The messages `userid` received (not those WeCom's duplicate check held back)."""
         return [r["json"] for r in self.sends("/cgi-bin/message/send")
-                if userid in str(r["json"].get("touser", "")).split("|")]
+                if userid in r.get("delivered", ())]
 
     def webhook_messages(self, key: str) -> list[dict]:
         return [r["json"] for r in self.sends("/cgi-bin/webhook/send") if r["query"].get("key") == key]
@@ -181,6 +187,25 @@ class WeComStandIn:
         if self.echo:
             self.echo(record)
         return status, answer
+
+    def _deliver(self, body: dict, kind: str, content: str, users: list[str]) -> tuple[str, ...]:
+        """Who receives a message/send: with `enable_duplicate_check`, not those who got the
+        same content within `duplicate_check_interval` seconds (WeCom's default: 1800)."""
+        if not body.get("enable_duplicate_check"):
+            return tuple(users)
+        try:
+            window = min(max(int(body.get("duplicate_check_interval") or 1800), 0), 14400)
+        except (TypeError, ValueError):
+            window = 1800
+        now = time.monotonic()
+        out = []
+        with self.lock:
+            for u in users:
+                key = (body.get("agentid"), u, kind, content)
+                if now - self.delivered_at.get(key, -1e12) >= window:
+                    self.delivered_at[key] = now
+                    out.append(u)
+        return tuple(out)
 
     def _answer(self, path: str, query: dict, record: dict) -> tuple[int, dict | str]:
         fault = self._take_fault(path)
@@ -229,6 +254,8 @@ class WeComStandIn:
             invalid = [] if self.known_users is None else [u for u in users if u not in self.known_users]
             if invalid and len(invalid) == len(users):
                 return 200, {"errcode": 81013, "errmsg": "user & party & tag all invalid"}
+            record["delivered"] = self._deliver(body, kind, content,
+                                                [u for u in users if u not in invalid])
             return 200, {"errcode": 0, "errmsg": "ok", "invaliduser": "|".join(invalid),
                          "msgid": secrets.token_hex(8)}
         if path == "/cgi-bin/webhook/send":
