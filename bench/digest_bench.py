@@ -339,19 +339,16 @@ def timed_steps(steps: dict[str, float]):
     """Wraps the functions the digest job calls (as the module sees them) to time each step."""
     import bot.chart
     import scheduler.digest_messages as dm
-    import storage.trends as st
 
-    targets = [(dm, "load_snapshot", "snapshot of the day (load_snapshot)"),
+    targets = [(dm, "snapshots_of", "snapshots of the day and the previous school day"),
                (dm, "district_figures", "figures of the day (district_figures)"),
                (compose, "tallies", "tallies of the day (tallies)"),
                (dm, "_followups", "follow-up list (open_followups)"),
                (compose, "school_digest", "school digests x2 per school (text)"),
-               (dm, "snapshots_between", "previous day snapshot (snapshots_between)"),
                (dm, "tallies_of", "previous day figures (tallies_of)"),
                (dm, "open_cluster_alerts", "open cluster alerts"),
                (compose, "district_digest", "district digest (text)"),
-               (st, "snapshots_between", "trend: 14 snapshots (snapshots_between)"),
-               (st, "tallies_of", "trend: 14 days of figures (tallies_of)"),
+               (dm, "trend", "trend: 14 school days (storage.trends.trend)"),
                (bot.chart, "trend_png", "trend chart PNG (matplotlib)")]
     saved = []
     for mod, name, label in targets:

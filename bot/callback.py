@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 import xmltodict
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from wechatpy.enterprise import create_reply, parse_message
 from wechatpy.exceptions import InvalidSignatureException
 

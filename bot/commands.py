@@ -61,8 +61,8 @@ def _query(s: Session, config: Config, person: Person, today: dt.date, check: st
 
 
 def _students(snap, person: Person):
-    return [p for p in snap.people if p.role == "student" and p.school == person.school_name
-            and p.class_name == person.class_name]
+    return [p for p in snap.people_of(person.school_name)
+            if p.role == "student" and p.class_name == person.class_name]
 
 
 def _undo(s: Session, config: Config, person: Person, now: dt.datetime) -> str:

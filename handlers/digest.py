@@ -89,11 +89,10 @@ def fever_counts(snapshot: DaySnapshot, threshold: float) -> dict[str, int]:
     teacher states in the class summary and its students reported one by one with a fever
     (the same child is often in both).
     """
-    people = {p.id: p for p in snapshot.people}
     staff: Counter[str] = Counter()
     students: Counter[tuple[str, str]] = Counter()
     for pid, r in snapshot.records.items():
-        p = people.get(pid)
+        p = snapshot.person(pid)
         if p is None or not p.school or not has_fever(r, threshold):
             continue
         if p.role == "student" and p.class_name:

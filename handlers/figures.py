@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import NamedTuple
 
 STAFF_ROLES = ("teacher", "head_teacher", "principal")
 
 
-@dataclass(frozen=True)
-class PersonRow:
+class PersonRow(NamedTuple):
     id: int
     name: str
     role: str
@@ -24,8 +25,7 @@ class PersonRow:
     userid: str | None
 
 
-@dataclass(frozen=True)
-class RecordRow:
+class RecordRow(NamedTuple):
     person_id: int
     temperature: float | None
     symptoms: tuple[str, ...]
@@ -34,8 +34,7 @@ class RecordRow:
     reported_by_id: int | None = None
 
 
-@dataclass(frozen=True)
-class ClassRow:
+class ClassRow(NamedTuple):
     school: str
     class_name: str
     expected: int | None
@@ -57,10 +56,27 @@ class DaySnapshot:
     class_reports: dict[tuple[str, str], ClassRow] = field(default_factory=dict)
 
     def schools(self) -> list[str]:
-        return sorted({p.school for p in self.people if p.school})
+        return sorted(s for s in self._by_school if s)
 
     def person(self, person_id: int) -> PersonRow | None:
-        return next((p for p in self.people if p.id == person_id), None)
+        return self._by_id.get(person_id)
+
+    def people_of(self, school: str | None) -> tuple[PersonRow, ...]:
+        """Everyone in `school` (None: the whole district), in roster order."""
+        return self.people if school is None else self._by_school.get(school, ())
+
+    # Indexes, built once per snapshot on first use: a district digest asks for each school's
+    # people a few times over, and a district has a hundred schools and 100k people.
+    @cached_property
+    def _by_school(self) -> dict[str | None, tuple[PersonRow, ...]]:
+        out: dict[str | None, list[PersonRow]] = {}
+        for p in self.people:
+            out.setdefault(p.school, []).append(p)
+        return {k: tuple(v) for k, v in out.items()}
+
+    @cached_property
+    def _by_id(self) -> dict[int, PersonRow]:
+        return {p.id: p for p in self.people}
 
 
 @dataclass(frozen=True)
@@ -103,17 +119,15 @@ class SchoolFigures:
 
 
 def staff(snapshot: DaySnapshot, school: str | None = None) -> list[PersonRow]:
-    return [p for p in snapshot.people
-            if p.role in STAFF_ROLES and (school is None or p.school == school)]
+    return [p for p in snapshot.people_of(school) if p.role in STAFF_ROLES]
 
 
 def classes(snapshot: DaySnapshot, school: str | None = None) -> list[ClassStatus]:
     """Every class that has a head teacher, with its summary if reported."""
     heads: dict[tuple[str, str], list[PersonRow]] = {}
-    for p in snapshot.people:
+    for p in snapshot.people_of(school):
         if p.role == "head_teacher" and p.school and p.class_name:
-            if school is None or p.school == school:
-                heads.setdefault((p.school, p.class_name), []).append(p)
+            heads.setdefault((p.school, p.class_name), []).append(p)
     return [ClassStatus(s, c, tuple(h), snapshot.class_reports.get((s, c)))
             for (s, c), h in sorted(heads.items())]
 
@@ -131,12 +145,12 @@ def school_figures(snapshot: DaySnapshot, school: str) -> SchoolFigures:
     cls = classes(snapshot, school)
     reported = [c.report for c in cls if c.report]
     # class reports for classes without a head teacher on the roster still count in totals
-    extra = [r for (s, c), r in snapshot.class_reports.items()
-             if s == school and not any(x.class_name == c for x in cls)]
+    led = {x.class_name for x in cls}
+    extra = [r for (s, c), r in snapshot.class_reports.items() if s == school and c not in led]
     reports = reported + extra
-    people_in_school = {p.id: p for p in snapshot.people if p.school == school}
-    abnormal = tuple(sorted(((people_in_school[pid], r) for pid, r in snapshot.records.items()
-                             if pid in people_in_school and r.abnormal),
+    records = snapshot.records
+    abnormal = tuple(sorted(((p, records[p.id]) for p in snapshot.people_of(school)
+                             if p.id in records and records[p.id].abnormal),
                             key=lambda pr: (pr[0].class_name or "", pr[0].name)))
     symptoms = Counter()
     for _p, r in abnormal:
@@ -154,8 +168,8 @@ def school_figures(snapshot: DaySnapshot, school: str) -> SchoolFigures:
         class_fever=sum(r.fever or 0 for r in reports),
         abnormal_people=abnormal,
         symptom_counts=dict(symptoms),
-        missing_staff=tuple(missing_staff(snapshot, school)),
-        missing_classes=tuple(missing_classes(snapshot, school)),
+        missing_staff=tuple(p for p in all_staff if p.id not in records),
+        missing_classes=tuple(c for c in cls if c.report is None),
     )
 
 

@@ -27,8 +27,8 @@ from handlers import digest as compose
 from handlers.figures import FollowUpRow, district_figures
 from handlers.outgoing import Outgoing
 from storage.models import OutboxMessage
-from storage.snapshot import load_snapshot
-from storage.trends import TREND_DAYS, previous_school_day, snapshots_between, tallies_of, trend
+from storage.snapshot import snapshots_of
+from storage.trends import TREND_DAYS, previous_school_day, tallies_of, trend
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,10 @@ def build_digest_messages(session: Session, config: Config, day: dt.date, check_
     the database says; tests pass them in.
     """
     threshold = config.fever_threshold
-    snapshot = load_snapshot(session, day, check_name, taken_at=taken_at)
+    previous_day = previous_school_day(config.calendar, day)
+    days = [day] + ([previous_day] if previous_day is not None else [])
+    snaps = snapshots_of(session, days, [check_name], taken_at=taken_at, students="reported")
+    snapshot = snaps[(day, check_name)]
     figs = district_figures(snapshot)
     suffix = ("@" + taken_at.strftime("%Y%m%dT%H%M%S")) if force else ""
     base = f"digest:{day.isoformat()}:{check_name}"
@@ -66,8 +69,8 @@ def build_digest_messages(session: Session, config: Config, day: dt.date, check_
             for i, part in enumerate(compose.school_digest(fig, masked=True, **common)):
                 out.append(Outgoing("group", group.robot_key, "markdown", part,
                                     f"{key}:group:{i}{suffix}"))
-        principals = sorted({p.userid for p in snapshot.people
-                             if p.role == "principal" and p.school == fig.school and p.userid})
+        principals = sorted({p.userid for p in snapshot.people_of(fig.school)
+                             if p.role == "principal" and p.userid})
         if principals:
             parts = compose.school_digest(fig, masked=False,
                                           followups=followups.get(fig.school, []), **common)
@@ -76,11 +79,9 @@ def build_digest_messages(session: Session, config: Config, day: dt.date, check_
                     out.append(Outgoing("person", "|".join(batch), "markdown", part,
                                         f"{key}:principal:{b}:{i}{suffix}"))
 
-    previous_day = previous_school_day(config.calendar, day)
     previous = None
     if previous_day is not None:
-        snap = snapshots_between(session, [previous_day], [check_name])[(previous_day, check_name)]
-        previous = tallies_of(snap, threshold)
+        previous = tallies_of(snaps[(previous_day, check_name)], threshold)
     if alerts is None:
         alerts = open_cluster_alerts(session, day)
     bureau = config.group_for("bureau")
@@ -106,10 +107,10 @@ def build_digest_messages(session: Session, config: Config, day: dt.date, check_
 
 
 def trend_chart(session: Session, config: Config, day: dt.date, check_name: str,
-                taken_at: dt.datetime) -> bytes:
+                taken_at: dt.datetime, *, roster=None) -> bytes:
     from bot.chart import trend_png
 
-    points = trend(session, config, day, check_name, days=TREND_DAYS)
+    points = trend(session, config, day, check_name, days=TREND_DAYS, roster=roster)
     title = f"全区近{len(points)}个上学日趋势 · {compose.check_label(check_name)}"
     subtitle = f"{compose.day_label(day)} 数据截至 {compose.as_of(taken_at, config.tz)}"
     return trend_png(points, title=title, subtitle=subtitle)

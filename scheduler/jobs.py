@@ -97,7 +97,7 @@ def _example_class(session: Session, school: str) -> str:
 def remind_messages(session: Session, config: Config, day: dt.date, check: Check,
                     now: dt.datetime) -> list[Outgoing]:
     """Private reminders to everyone still missing, and one @-mention text per school group."""
-    snap = load_snapshot(session, day, check.name, taken_at=to_utc(now))
+    snap = load_snapshot(session, day, check.name, taken_at=to_utc(now), students="reported")
     label = check_label(check.name)
     own = {p.userid for p in figures.missing_staff(snap) if p.userid}
     klass = {h.userid for c in figures.missing_classes(snap) for h in c.head_teachers if h.userid}
@@ -142,13 +142,13 @@ def remind_messages(session: Session, config: Config, day: dt.date, check: Check
 def escalate_messages(session: Session, config: Config, day: dt.date, check: Check,
                       now: dt.datetime) -> list[Outgoing]:
     """Each school's principals get the classes and staff still missing (nothing if none)."""
-    snap = load_snapshot(session, day, check.name, taken_at=to_utc(now))
+    snap = load_snapshot(session, day, check.name, taken_at=to_utc(now), students="reported")
     label = check_label(check.name)
     at = hhmm(now.astimezone(config.tz).time())
     out = []
     for school in snap.schools():
-        principals = sorted(p.userid for p in snap.people
-                            if p.role == "principal" and p.school == school and p.userid)
+        principals = sorted(p.userid for p in snap.people_of(school)
+                            if p.role == "principal" and p.userid)
         if not principals:
             continue
         staff = figures.missing_staff(snap, school)
@@ -196,8 +196,8 @@ def fallback_digest_messages(session: Session, config: Config, day: dt.date, che
             out.append(Outgoing("group", group.robot_key, "text",
                                 "\n".join([f"【{label}日报】{day_label(day)} {f.school}", *counts]),
                                 f"digest:{day}:{check.name}:group:{f.school}"))
-        principals = sorted(p.userid for p in snap.people
-                            if p.role == "principal" and p.school == f.school and p.userid)
+        principals = sorted(p.userid for p in snap.people_of(f.school)
+                            if p.role == "principal" and p.userid)
         if principals:
             lines = [f"【{label}日报】{day_label(day)} {f.school}", *counts]
             if f.abnormal_people:

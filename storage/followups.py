@@ -20,16 +20,20 @@ LOOKBACK_DAYS = 60
 
 def open_followups(session: Session, school: str | None, day: dt.date, calendar=None
                    ) -> list[FollowUpRow]:
-    q = (select(HealthRecord).join(Person, HealthRecord.person_id == Person.id)
+    q = (select(HealthRecord.person_id, HealthRecord.day, HealthRecord.abnormal,
+                HealthRecord.temperature, HealthRecord.symptoms, Person.name, School.name,
+                Person.class_name)
+         .join(Person, HealthRecord.person_id == Person.id)
+         .outerjoin(School, Person.school_id == School.id)
          .where(Person.role == "student", Person.active.is_(True),
                 HealthRecord.day <= day, HealthRecord.day > day - dt.timedelta(days=LOOKBACK_DAYS),
                 *CURRENT_RECORD)
          .order_by(HealthRecord.person_id, HealthRecord.day, HealthRecord.created_at))
     if school is not None:
-        q = q.join(School, Person.school_id == School.id).where(School.name == school)
-    by_person: dict[int, list[HealthRecord]] = {}
-    for r in session.scalars(q):
-        by_person.setdefault(r.person_id, []).append(r)
+        q = q.where(School.name == school)
+    by_person: dict[int, list] = {}
+    for row in session.execute(q):         # plain rows: a district has thousands of them
+        by_person.setdefault(row.person_id, []).append(row)
     out = []
     for rows in by_person.values():
         if not rows[-1].abnormal:
@@ -42,14 +46,15 @@ def open_followups(session: Session, school: str | None, day: dt.date, calendar=
         since = min(r.day for r in streak)
         symptoms: list[str] = []
         for r in sorted(streak, key=lambda r: r.day):
-            for s in r.symptom_list:
-                if s not in symptoms:
-                    symptoms.append(s)
-            if r.temperature is not None and "fever" not in symptoms and r.abnormal and not r.symptom_list:
+            listed = [x for x in r.symptoms.split(",") if x]
+            for x in listed:
+                if x not in symptoms:
+                    symptoms.append(x)
+            if r.temperature is not None and "fever" not in symptoms and r.abnormal and not listed:
                 symptoms.append("fever")
-        p = rows[-1].person
-        out.append(FollowUpRow(p.id, p.name, p.school_name or "", p.class_name, tuple(symptoms),
-                               since, _school_days(since, day, calendar)))
+        last = rows[-1]
+        out.append(FollowUpRow(last.person_id, last.name, last[6] or "", last.class_name,
+                               tuple(symptoms), since, _school_days(since, day, calendar)))
     return sorted(out, key=lambda f: (f.school, f.class_name or "", f.since, f.name))
 
 

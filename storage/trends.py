@@ -7,16 +7,19 @@ The expected people are today's active roster (the roster keeps no history).
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from handlers.digest import SchoolTally, district_totals, tallies
-from handlers.figures import ClassRow, DaySnapshot, PersonRow, RecordRow, district_figures
-from storage.models import ClassReport, HealthRecord, Person, utcnow
+from handlers.digest import SchoolTally, has_fever, tallies
+from handlers.figures import (STAFF_ROLES, ClassRow, DaySnapshot, PersonRow, RecordRow,
+                              district_figures)
+from storage.models import ClassReport, HealthRecord, Person, School
 from storage.records import CURRENT_CLASS, CURRENT_RECORD
+from storage.snapshot import class_rows, roster_rows, snapshots_of
 
 TREND_DAYS = 14
 
@@ -44,35 +47,7 @@ def school_days_until(calendar, end: dt.date, count: int = TREND_DAYS) -> list[d
 def snapshots_between(session: Session, days: Sequence[dt.date], checks: Iterable[str], *,
                       taken_at: dt.datetime | None = None) -> dict[tuple[dt.date, str], DaySnapshot]:
     """One snapshot per (day, check) for the given days, with the current records only."""
-    checks = list(checks)
-    if not days or not checks:
-        return {}
-    start, end = min(days), max(days)
-    taken_at = taken_at or utcnow()
-    people = tuple(PersonRow(p.id, p.name, p.role, p.school_name, p.class_name, p.userid)
-                   for p in session.scalars(select(Person).where(Person.active.is_(True))
-                                            .order_by(Person.id)))
-    ids = {p.id for p in people}
-    wanted = set(days)
-    records: dict[tuple[dt.date, str], dict[int, RecordRow]] = {}
-    for r in session.scalars(select(HealthRecord).where(
-            HealthRecord.day >= start, HealthRecord.day <= end,
-            HealthRecord.check.in_(checks), *CURRENT_RECORD)):
-        if r.person_id in ids and r.day in wanted:
-            records.setdefault((r.day, r.check), {})[r.person_id] = RecordRow(
-                r.person_id, r.temperature, tuple(r.symptom_list), r.abnormal, r.created_at,
-                r.reported_by_id)
-    classes: dict[tuple[dt.date, str], dict[tuple[str, str], ClassRow]] = {}
-    for c in session.scalars(select(ClassReport).where(
-            ClassReport.day >= start, ClassReport.day <= end,
-            ClassReport.check.in_(checks), *CURRENT_CLASS)):
-        if c.day in wanted:
-            classes.setdefault((c.day, c.check), {})[(c.school.name, c.class_name)] = ClassRow(
-                c.school.name, c.class_name, c.expected, c.present, c.absent, c.sick_absent,
-                c.fever, c.created_at, c.reported_by_id)
-    return {(d, ch): DaySnapshot(d, ch, taken_at, people, records.get((d, ch), {}),
-                                 classes.get((d, ch), {}))
-            for d in sorted(wanted) for ch in checks}
+    return snapshots_of(session, days, checks, taken_at=taken_at)
 
 
 def days_with_data(session: Session, start: dt.date, end: dt.date) -> set[dt.date]:
@@ -96,12 +71,73 @@ class TrendPoint:
 
 
 def trend(session: Session, config, end: dt.date, check: str, *,
-          days: int = TREND_DAYS) -> list[TrendPoint]:
-    """The district's last `days` school days up to `end` for one check, oldest first."""
+          days: int = TREND_DAYS, roster: Sequence[PersonRow] | None = None) -> list[TrendPoint]:
+    """The district's last `days` school days up to `end` for one check, oldest first.
+
+    The same figures as `district_totals(tallies_of(snapshot))` for each day (a test holds
+    them equal), read without a snapshot per day: the roster once, each day's reporters as a
+    count, and only the records that carry a fever. A two-week trend of a 100k-person
+    district is then a few thousand rows, not a million and a half.
+    """
     school_days = school_days_until(config.calendar, end, days)
-    snaps = snapshots_between(session, school_days, [check])
+    if not school_days:
+        return []
+    threshold = config.fever_threshold
+    start, stop = school_days[0], school_days[-1]
+    wanted = set(school_days)
+
+    if roster is None:                    # the staff of the active roster (no students)
+        roster = roster_rows(session, reported_on=((), ()))
+    # Schools with anyone on the active roster: their class summaries count.
+    schools = set(session.scalars(select(School.name).join(Person, Person.school_id == School.id)
+                                  .where(Person.active.is_(True)).distinct()))
+    staff = sum(1 for p in roster if p.school and p.role in STAFF_ROLES)
+    led = {(p.school, p.class_name) for p in roster
+           if p.school and p.role == "head_teacher" and p.class_name}
+    due = staff + len(led)
+
+    # Staff who reported, counted by the database: active staff of a school, as in `roster`.
+    reported: Counter[dt.date] = Counter(dict(session.execute(
+        select(HealthRecord.day, func.count())
+        .join(Person, Person.id == HealthRecord.person_id)
+        .where(HealthRecord.day >= start, HealthRecord.day <= stop,
+               HealthRecord.check == check, Person.active.is_(True),
+               Person.role.in_(STAFF_ROLES), Person.school_id.is_not(None), *CURRENT_RECORD)
+        .group_by(HealthRecord.day)).all()))
+
+    classes: dict[dt.date, dict[tuple[str, str], ClassRow]] = {
+        d: rows for (d, _c), rows in class_rows(session, school_days, [check]).items()}
+
+    hot_staff: Counter[dt.date] = Counter()
+    hot_students: dict[dt.date, Counter[tuple[str, str]]] = {}
+    for day, pid, temp, symptoms, role, school, class_name in session.execute(
+            select(HealthRecord.day, HealthRecord.person_id, HealthRecord.temperature,
+                   HealthRecord.symptoms, Person.role, School.name, Person.class_name)
+            .join(Person, Person.id == HealthRecord.person_id)
+            .join(School, Person.school_id == School.id)
+            .where(HealthRecord.day >= start, HealthRecord.day <= stop,
+                   HealthRecord.check == check, Person.active.is_(True), *CURRENT_RECORD,
+                   or_(HealthRecord.temperature >= threshold,
+                       HealthRecord.symptoms.contains("fever")))):
+        if day not in wanted:
+            continue
+        record = RecordRow(pid, temp, tuple(x for x in symptoms.split(",") if x), False,
+                           dt.datetime.min)
+        if not has_fever(record, threshold):
+            continue
+        if role == "student" and class_name:
+            hot_students.setdefault(day, Counter())[(school, class_name)] += 1
+        else:
+            hot_staff[day] += 1
+
     points = []
     for d in school_days:
-        total = district_totals(tallies_of(snaps[(d, check)], config.fever_threshold))
-        points.append(TrendPoint(d, total.rate, total.fevers, total.sick_absent))
+        rows = {k: r for k, r in classes.get(d, {}).items() if k[0] in schools}
+        students = hot_students.get(d, Counter())
+        stated = {k: (r.fever or 0) for k, r in rows.items()}
+        fevers = hot_staff[d] + sum(max(stated.get(k, 0), students.get(k, 0))
+                                    for k in set(stated) | set(students))
+        done = reported[d] + sum(1 for k in rows if k in led)
+        points.append(TrendPoint(d, None if due == 0 else 100.0 * done / due, fevers,
+                                 sum(r.sick_absent or 0 for r in rows.values())))
     return points
