@@ -20,14 +20,20 @@ LOOKBACK_DAYS = 60
 
 def open_followups(session: Session, school: str | None, day: dt.date, calendar=None
                    ) -> list[FollowUpRow]:
+    since = day - dt.timedelta(days=LOOKBACK_DAYS)
     q = (select(HealthRecord.person_id, HealthRecord.day, HealthRecord.abnormal,
                 HealthRecord.temperature, HealthRecord.symptoms, Person.name, School.name,
                 Person.class_name)
          .join(Person, HealthRecord.person_id == Person.id)
          .outerjoin(School, Person.school_id == School.id)
          .where(Person.role == "student", Person.active.is_(True),
-                HealthRecord.day <= day, HealthRecord.day > day - dt.timedelta(days=LOOKBACK_DAYS),
-                *CURRENT_RECORD)
+                HealthRecord.day <= day, HealthRecord.day > since,
+                *CURRENT_RECORD,
+                # only students with an abnormal record in the window can be on the list
+                HealthRecord.person_id.in_(
+                    select(HealthRecord.person_id).where(
+                        HealthRecord.abnormal.is_(True), HealthRecord.day <= day,
+                        HealthRecord.day > since, *CURRENT_RECORD)))
          .order_by(HealthRecord.person_id, HealthRecord.day, HealthRecord.created_at))
     if school is not None:
         q = q.where(School.name == school)

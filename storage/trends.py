@@ -11,15 +11,14 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from handlers.digest import SchoolTally, has_fever, tallies
-from handlers.figures import (STAFF_ROLES, ClassRow, DaySnapshot, PersonRow, RecordRow,
-                              district_figures)
+from handlers.figures import STAFF_ROLES, DaySnapshot, PersonRow, RecordRow, district_figures
 from storage.models import ClassReport, HealthRecord, Person, School
 from storage.records import CURRENT_CLASS, CURRENT_RECORD
-from storage.snapshot import class_rows, roster_rows, snapshots_of
+from storage.snapshot import roster_rows, snapshots_of
 
 TREND_DAYS = 14
 
@@ -89,8 +88,9 @@ def trend(session: Session, config, end: dt.date, check: str, *,
     if roster is None:                    # the staff of the active roster (no students)
         roster = roster_rows(session, reported_on=((), ()))
     # Schools with anyone on the active roster: their class summaries count.
-    schools = set(session.scalars(select(School.name).join(Person, Person.school_id == School.id)
-                                  .where(Person.active.is_(True)).distinct()))
+    school_names = dict(session.execute(
+        select(School.id, School.name).join(Person, Person.school_id == School.id)
+        .where(Person.active.is_(True)).distinct()).all())
     staff = sum(1 for p in roster if p.school and p.role in STAFF_ROLES)
     led = {(p.school, p.class_name) for p in roster
            if p.school and p.role == "head_teacher" and p.class_name}
@@ -105,8 +105,23 @@ def trend(session: Session, config, end: dt.date, check: str, *,
                Person.role.in_(STAFF_ROLES), Person.school_id.is_not(None), *CURRENT_RECORD)
         .group_by(HealthRecord.day)).all()))
 
-    classes: dict[dt.date, dict[tuple[str, str], ClassRow]] = {
-        d: rows for (d, _c), rows in class_rows(session, school_days, [check]).items()}
+    # Class summaries, summed by the database: sick absences and how many of the classes that
+    # have a head teacher reported, per day; the stated fevers only where there are some.
+    led_exists = (select(Person.id).where(
+        Person.active.is_(True), Person.role == "head_teacher",
+        Person.school_id == ClassReport.school_id, Person.class_name == ClassReport.class_name)
+        .exists())
+    in_range = (ClassReport.day >= start, ClassReport.day <= stop, ClassReport.check == check,
+                ClassReport.school_id.in_(list(school_names)), *CURRENT_CLASS)
+    class_sums = {day: (sick or 0, led_done or 0) for day, sick, led_done in session.execute(
+        select(ClassReport.day, func.sum(ClassReport.sick_absent),
+               func.sum(case((led_exists, 1), else_=0)))
+        .where(*in_range).group_by(ClassReport.day))}
+    stated_fevers: dict[dt.date, dict[tuple[str, str], int]] = {}
+    for day, school_id, class_name, fever in session.execute(
+            select(ClassReport.day, ClassReport.school_id, ClassReport.class_name,
+                   ClassReport.fever).where(*in_range, ClassReport.fever > 0)):
+        stated_fevers.setdefault(day, {})[(school_names[school_id], class_name)] = fever
 
     hot_staff: Counter[dt.date] = Counter()
     hot_students: dict[dt.date, Counter[tuple[str, str]]] = {}
@@ -132,12 +147,11 @@ def trend(session: Session, config, end: dt.date, check: str, *,
 
     points = []
     for d in school_days:
-        rows = {k: r for k, r in classes.get(d, {}).items() if k[0] in schools}
         students = hot_students.get(d, Counter())
-        stated = {k: (r.fever or 0) for k, r in rows.items()}
+        stated = stated_fevers.get(d, {})
         fevers = hot_staff[d] + sum(max(stated.get(k, 0), students.get(k, 0))
                                     for k in set(stated) | set(students))
-        done = reported[d] + sum(1 for k in rows if k in led)
-        points.append(TrendPoint(d, None if due == 0 else 100.0 * done / due, fevers,
-                                 sum(r.sick_absent or 0 for r in rows.values())))
+        sick, led_done = class_sums.get(d, (0, 0))
+        done = reported[d] + led_done
+        points.append(TrendPoint(d, None if due == 0 else 100.0 * done / due, fevers, sick))
     return points
