@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from handlers.outgoing import Outgoing
-from scheduler.outbox import MAX_AGE, clean_error, enqueue
+from scheduler.outbox import MAX_AGE, OutboxWorker, clean_error, enqueue
 from storage.models import OutboxMessage
 from tests.test_jobs import Crash, env, env_factory  # noqa: F401 - fixtures
 
@@ -69,6 +69,29 @@ def test_injected_42001_45009_and_http_500_every_message_still_delivered_once(en
     retried = [r for r in rows(env).values() if r.attempts > 1]
     assert retried, "no injected failure reached the outbox worker"
     assert all(r.status == "sent" for r in rows(env).values())
+
+
+def test_130101_and_timeouts_still_deliver_every_message_once(env):
+    """A robot's 130101 (rate limited), a private message whose answer comes too late (WeCom
+    delivered it; our client timed out and resends) and a robot call that hangs and fails."""
+    from bot.wecom.client import WeComClient
+
+    queue(env, group(1), person(2, users="wangxz|lils"), group(3, key="school2-key"))
+    env.standin.fail_next("/cgi-bin/webhook/send", errcode=130101)
+    env.standin.fail_next("/cgi-bin/message/send", delay=0.6)            # slow, but delivered
+    env.standin.fail_next("/cgi-bin/webhook/send", delay=0.6, status=504)  # slow, and lost
+    w = env.config.wecom
+    client = WeComClient(w.corp_id, w.secret, w.agent_id, w.api_base, timeout=0.3,
+                         sleep=env.sleep)
+    OutboxWorker(env.sessions, client, clock=env.clock, sleep=env.sleep,
+                 secrets=(w.secret,)).drain(timeout=600)
+    assert all(r.status == "sent" for r in rows(env).values())
+    assert len(env.standin.sends("/cgi-bin/message/send")) == 2   # timed out, so sent again ...
+    assert len(env.standin.messages_to("wangxz")) == 1      # ... and WeCom held the copy back
+    assert len(env.standin.messages_to("lils")) == 1
+    assert len(env.standin.webhook_messages("school1-key")) == 1
+    assert len(env.standin.webhook_messages("school2-key")) == 1
+    assert any(r["errcode"] == 130101 for r in env.standin.received)
 
 
 def test_rate_limited_robot_waits_a_minute_and_resends(env):
