@@ -23,7 +23,7 @@ from handlers import replies
 from handlers.conversation import Decision, Sender, decide
 from handlers.parser import parse
 from storage import records as store
-from storage.models import InboundMessage, Person
+from storage.models import InboundMessage, Person, School
 from storage.scope import load_scope
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class Inbox:
             return None, "event"
         if inbound.msg_type != "text" or not inbound.sender:
             return (replies.non_text_hint() if inbound.addressed else None), "ignored"
-        person = s.scalar(select(Person).where(Person.userid == inbound.sender))
+        person = s.connection().execute(_SENDER, {"sender_userid": inbound.sender}).first()
         if person is None:
             return (replies.unknown_sender() if inbound.addressed else None), "unknown_sender"
         if not person.active:
@@ -121,13 +121,13 @@ class Inbox:
         decision = decide(result, sender, scope, addressed=inbound.addressed, in_group=inbound.in_group)
         if decision.outcome == "command":
             check = self.check_for(None, today, now)
-            return answer_command(s, self.config, person, decision.command, now, check,
-                                  in_group=inbound.in_group), "command"
+            return answer_command(s, self.config, s.get(Person, person.id), decision.command,
+                                  now, check, in_group=inbound.in_group), "command"
         if decision.outcome != "recorded":
             return decision.reply, decision.outcome
         return self._record(s, msg_id, person, decision, now, inbound), "recorded"
 
-    def _record(self, s: Session, msg_id: int, person: Person, decision: Decision,
+    def _record(self, s: Session, msg_id: int, person, decision: Decision,
                 now: dt.datetime, inbound: Inbound) -> str:
         check = self.check_for(decision.session, decision.day, now)
         utc_now = _utc(now)
@@ -169,7 +169,7 @@ class Inbox:
 
 @dataclass(frozen=True)
 class RecordedEvent:
-    reporter: Person
+    reporter: object         # the sender's row: id, userid, name, role, school_id, school_name …
     day: dt.date
     check: str
     records: list            # [(RecordDraft, new HealthRecord, replaced HealthRecord | None)]
@@ -178,7 +178,7 @@ class RecordedEvent:
 
 
 def compose_recorded_reply(config: Config, day, check, saved, class_saved, *, in_group: bool,
-                           sender: Person) -> str:
+                           sender) -> str:
     check_text = replies.check_label(check, config.checks[0].name)
     threshold = config.fever_threshold
     lines = []
@@ -215,6 +215,12 @@ def _utc(t: dt.datetime) -> dt.datetime:
 
 
 _INSERT_MESSAGE = insert(InboundMessage).returning(InboundMessage.id)
+# The sender as a plain row (id, userid, name, role, active, school_id, school_name,
+# class_name): every message reads it; commands load the full Person when they need it.
+_SENDER = (select(Person.id, Person.userid, Person.name, Person.role, Person.active,
+                  Person.school_id, School.name.label("school_name"), Person.class_name)
+           .outerjoin(School, Person.school_id == School.id)
+           .where(Person.userid == bindparam("sender_userid")))
 _ANSWER_MESSAGE = (update(InboundMessage).where(InboundMessage.id == bindparam("msg_id"))
                    .values(reply=bindparam("new_reply"), outcome=bindparam("new_outcome")))
 
@@ -231,7 +237,7 @@ class _ScopeOnDemand:
     most of a message's time.
     """
 
-    def __init__(self, session: Session, person: Person):
+    def __init__(self, session: Session, person):
         self._session, self._person, self._scope = session, person, None
 
     def __getattr__(self, name):
