@@ -27,6 +27,7 @@ from handlers import digest as compose
 from handlers.figures import FollowUpRow, district_figures
 from handlers.outgoing import Outgoing
 from storage.models import OutboxMessage
+from storage.followups import open_followups
 from storage.snapshot import snapshots_of
 from storage.trends import TREND_DAYS, previous_school_day, tallies_of, trend
 
@@ -141,12 +142,6 @@ def open_cluster_alerts(session: Session, day: dt.date) -> list[str]:
 
 
 def _followups(session: Session, config: Config, day: dt.date) -> dict[str, list[FollowUpRow]]:
-    try:
-        from storage.followups import open_followups
-    except ModuleNotFoundError as exc:          # the follow-up storage is not there (yet)
-        if exc.name != "storage.followups":
-            raise
-        return {}
     by_school: dict[str, list[FollowUpRow]] = {}
     for row in open_followups(session, None, day, config.calendar):
         by_school.setdefault(row.school, []).append(row)

@@ -23,6 +23,7 @@ from bot.config import Check, Config
 from handlers import figures
 from handlers.outgoing import Outgoing
 from handlers.replies import check_name as check_label, day_label  # noqa: F401
+from scheduler.digest_messages import build_digest_messages
 from scheduler.outbox import enqueue, split_userids, to_utc
 from storage.models import JobRun, Person, School
 from storage.snapshot import load_snapshot
@@ -175,76 +176,8 @@ def escalate_messages(session: Session, config: Config, day: dt.date, check: Che
 
 def digest_messages(session: Session, config: Config, day: dt.date, check: Check,
                     now: dt.datetime) -> list[Outgoing]:
-    try:
-        from scheduler.digest_messages import build_digest_messages
-    except ImportError:
-        return fallback_digest_messages(session, config, day, check, now)
+    """What `scheduler.digest_messages` builds for the day (school, principal, bureau)."""
     return list(build_digest_messages(session, config, day, check.name, to_utc(now)))
-
-
-def fallback_digest_messages(session: Session, config: Config, day: dt.date, check: Check,
-                             now: dt.datetime) -> list[Outgoing]:
-    """A plain summary: per school group (no names), each principal (names), the bureau."""
-    snap = load_snapshot(session, day, check.name, taken_at=to_utc(now))
-    label = check_label(check.name)
-    out = []
-    all_figures = figures.district_figures(snap)
-    for f in all_figures:
-        counts = _school_lines(f)
-        group = config.group_for(f.school)
-        if group is not None:
-            out.append(Outgoing("group", group.robot_key, "text",
-                                "\n".join([f"【{label}日报】{day_label(day)} {f.school}", *counts]),
-                                f"digest:{day}:{check.name}:group:{f.school}"))
-        principals = sorted(p.userid for p in snap.people_of(f.school)
-                            if p.role == "principal" and p.userid)
-        if principals:
-            lines = [f"【{label}日报】{day_label(day)} {f.school}", *counts]
-            if f.abnormal_people:
-                lines.append("异常：" + fit_names(
-                    [f"{p.class_name or '教职工'}{p.name}{_reading(r)}"
-                     for p, r in f.abnormal_people], 900))
-            for i, batch in enumerate(split_userids(principals)):
-                out.append(Outgoing("person", "|".join(batch), "text", "\n".join(lines),
-                                    f"digest:{day}:{check.name}:principal:{f.school}:{i}"))
-    lines = [f"【{label}汇总】{day_label(day)} 全区{len(all_figures)}所学校"]
-    for f in all_figures:
-        lines.append(f"{f.school}：班级{f.classes_reported}/{f.classes_expected} "
-                     f"教职工{f.staff_reported}/{f.staff_expected} 因病缺勤{f.sick_absent} "
-                     f"发热{f.class_fever}" + ("" if f.complete else " 未报齐"))
-    content = "\n".join(lines)
-    bureau_group = config.group_for("bureau")
-    if bureau_group is not None:
-        out.append(Outgoing("group", bureau_group.robot_key, "text", content,
-                            f"digest:{day}:{check.name}:group:bureau"))
-    bureau = sorted(p.userid for p in snap.people if p.role == "bureau" and p.userid)
-    for i, batch in enumerate(split_userids(bureau)):
-        out.append(Outgoing("person", "|".join(batch), "text", content,
-                            f"digest:{day}:{check.name}:bureau:{i}"))
-    return out
-
-
-def _school_lines(f: figures.SchoolFigures) -> list[str]:
-    lines = [f"班级已报{f.classes_reported}/{f.classes_expected}，教职工已报"
-             f"{f.staff_reported}/{f.staff_expected}",
-             f"应到{f.expected} 实到{f.present} 缺勤{f.absent}（因病{f.sick_absent}） "
-             f"发热{f.class_fever}"]
-    if f.abnormal_people:
-        lines.append(f"体温/症状异常{len(f.abnormal_people)}人")
-    elif f.zero_report and f.complete:
-        lines.append("零报告：无异常")
-    if not f.complete:
-        lines.append(f"未报：班级{len(f.missing_classes)}个，教职工{len(f.missing_staff)}人")
-    return lines
-
-
-def _reading(r: figures.RecordRow) -> str:
-    bits = []
-    if r.temperature is not None:
-        bits.append(f"{r.temperature:.1f}℃")
-    if r.symptoms:
-        bits.append("、".join(r.symptoms))
-    return ("（" + "，".join(bits) + "）") if bits else ""
 
 
 BUILDERS: dict[str, Callable[..., list[Outgoing]]] = {

@@ -323,29 +323,6 @@ def test_run_job_digest_twice_sends_one_set(env):
         assert run.runs == 2
 
 
-def test_fallback_digest_is_used_only_without_the_digest_module(env, monkeypatch):
-    import builtins
-    from scheduler import jobs
-
-    real_import = builtins.__import__
-
-    def no_digest(name, *a, **kw):
-        if name == "scheduler.digest_messages":
-            raise ImportError("not written yet")
-        return real_import(name, *a, **kw)
-
-    env.record("zhangls", 38.1)
-    monkeypatch.setattr(builtins, "__import__", no_digest)
-    with env.sessions() as s:
-        msgs = jobs.digest_messages(s, env.config, MONDAY, env.config.check(None), env.clock())
-    targets = {(m.channel, m.target) for m in msgs}
-    assert targets == {("group", "school1-key"), ("group", "school2-key"), ("group", "bureau-key"),
-                       ("person", "wangxz"), ("person", "sunxz"), ("person", "chenju")}
-    school1 = next(m for m in msgs if m.target == "school1-key").content
-    assert "张老师" not in school1                   # a group sees no names
-    assert "张老师" in next(m for m in msgs if m.target == "wangxz").content
-
-
 # --- the calendar --------------------------------------------------------------------------
 
 def test_nothing_runs_on_a_holiday_everything_on_a_make_up_day(env_factory):
