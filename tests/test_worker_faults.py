@@ -7,6 +7,7 @@ means it will retry, and the retry lands exactly one record.
 from __future__ import annotations
 
 import concurrent.futures
+import fcntl
 import os
 import shutil
 import signal
@@ -114,9 +115,22 @@ class HeldWrites:
         return self
 
     def waiting(self) -> bool:
-        """True once a request waits on the lock (PostgreSQL shows it; SQLite cannot)."""
+        """True once a request waits on the lock inside a worker.
+
+        PostgreSQL lists the waiting query; on SQLite the worker holds its write queue's
+        `flock` (storage/sqlite_lock.py) while it waits for SQLite's lock.
+        """
         if self.url.startswith("sqlite"):
-            return True
+            fd = os.open(self.url.split("///", 1)[1] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            else:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                return False
+            finally:
+                os.close(fd)
         with pg_connect(self.url.rsplit("/", 1)[1]) as c:
             return bool(c.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
                                   "current_database() AND wait_event_type = 'Lock'").fetchone()[0])
@@ -140,10 +154,10 @@ def test_worker_killed_mid_request_then_wecom_retry_lands_one_record(db_url, tmp
         with HeldWrites(db_url) as held:
             t = threading.Thread(target=deliver)
             t.start()
-            deadline = time.monotonic() + 10
-            while not held.waiting() and time.monotonic() < deadline:
+            deadline = time.monotonic() + 30
+            while not held.waiting():
+                assert time.monotonic() < deadline, "the request never reached a worker"
                 time.sleep(0.05)
-            time.sleep(0.5)                             # inside its transaction by now
             for pid in site.server.worker_pids():      # whichever took it dies mid-request
                 os.kill(pid, signal.SIGKILL)
             t.join(30)
