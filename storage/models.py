@@ -110,6 +110,7 @@ class ClassReport(Base):
         Index("uq_class_reports_current", "school_id", "class_name", "day", "check", unique=True,
               sqlite_where=text("replaced_at IS NULL AND revoked_at IS NULL"),
               postgresql_where=text("replaced_at IS NULL AND revoked_at IS NULL")),
+        Index("ix_class_reports_day", "day", "check"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from handlers.digest import SchoolTally, has_fever, tallies
@@ -107,15 +107,16 @@ def trend(session: Session, config, end: dt.date, check: str, *,
 
     # Class summaries, summed by the database: sick absences and how many of the classes that
     # have a head teacher reported, per day; the stated fevers only where there are some.
-    led_exists = (select(Person.id).where(
-        Person.active.is_(True), Person.role == "head_teacher",
-        Person.school_id == ClassReport.school_id, Person.class_name == ClassReport.class_name)
-        .exists())
+    led_classes = (select(Person.school_id, Person.class_name)
+                   .where(Person.active.is_(True), Person.role == "head_teacher",
+                          Person.class_name.is_not(None)).distinct().subquery())
     in_range = (ClassReport.day >= start, ClassReport.day <= stop, ClassReport.check == check,
                 ClassReport.school_id.in_(list(school_names)), *CURRENT_CLASS)
     class_sums = {day: (sick or 0, led_done or 0) for day, sick, led_done in session.execute(
         select(ClassReport.day, func.sum(ClassReport.sick_absent),
-               func.sum(case((led_exists, 1), else_=0)))
+               func.count(led_classes.c.school_id))
+        .outerjoin(led_classes, (led_classes.c.school_id == ClassReport.school_id)
+                   & (led_classes.c.class_name == ClassReport.class_name))
         .where(*in_range).group_by(ClassReport.day))}
     stated_fevers: dict[dt.date, dict[tuple[str, str], int]] = {}
     for day, school_id, class_name, fever in session.execute(

@@ -1,0 +1,17 @@
+"""The migrations build exactly the schema the models describe, on both databases."""
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from storage.db import make_engine, upgrade
+from storage.models import Base
+
+
+def test_migrations_match_the_models(db_url):
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        engine.dispose()
+    assert diff == []
