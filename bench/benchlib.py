@@ -146,6 +146,26 @@ def pg_available() -> str | None:
         return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
+def runnable_backends(spec: str) -> list[str]:
+    """The backends of a `--backends sqlite,postgresql` option that can run here.
+
+    PostgreSQL is left out, with the reason printed, when it does not answer; an unknown name
+    ends the bench with exit code 2.
+    """
+    out = []
+    for backend in (b.strip() for b in spec.split(",") if b.strip()):
+        if backend not in ("sqlite", "postgresql"):
+            print(f"error: unknown backend {backend!r}")
+            raise SystemExit(2)
+        if backend == "postgresql":
+            why = pg_available()
+            if why is not None:
+                print(f"postgresql: skipped ({why})")
+                continue
+        out.append(backend)
+    return out
+
+
 def _pg_admin():
     import psycopg
     return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)

@@ -32,8 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import (Keys, Shape, append_school_groups, create_pg_database,  # noqa: E402
-                      drop_pg_database, insert_district, pg_available, pg_url, self_rss_kib,
-                      write_config)
+                      drop_pg_database, insert_district, pg_url, runnable_backends,
+                      self_rss_kib, write_config)
 
 from sqlalchemy import select  # noqa: E402
 
@@ -281,15 +281,7 @@ def main() -> int:
           f"{shape.people:,} people", flush=True)
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="mc-fanout-bench-") as tmp:
-        for backend in [b.strip() for b in a.backends.split(",") if b.strip()]:
-            if backend not in ("sqlite", "postgresql"):
-                print(f"error: unknown backend {backend!r}")
-                return 2
-            if backend == "postgresql":
-                why = pg_available()
-                if why is not None:
-                    print(f"\n== postgresql == skipped: not reachable ({why})")
-                    continue
+        for backend in runnable_backends(a.backends):
             p, _ = bench_backend(backend, shape, Path(tmp), a.profile)
             problems += [f"{backend}: {x}" for x in p]
     print()

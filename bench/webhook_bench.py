@@ -38,9 +38,9 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import (REPO, Gunicorn, Keys, Shape, class_name, create_pg_database,  # noqa: E402
+from benchlib import (Gunicorn, Keys, Shape, create_pg_database,  # noqa: E402
                       drop_pg_database, insert_district, mp_signature, percentile,
-                      pg_available, pg_url, write_config)
+                      pg_url, runnable_backends, write_config)
 
 WEROBOT_VERSION = "1.13.1"
 GUNICORN_VERSION = "27.0.1"          # the same as requirements.txt, for a fair comparison
@@ -288,7 +288,7 @@ def main(argv=None) -> int:
     rounds = a.rounds or (1 if a.short else 3)
     schools = a.schools or (4 if a.short else 50)
     shape = Shape(schools=schools, classes=24, teachers=55, students_per_class=a.students_per_class)
-    backends = [b for b in a.backends.split(",") if b]
+    backends = runnable_backends(a.backends)
     how = Load(a.connections, a.timeout, a.budget or (15 if a.short else 90))
 
     import os
@@ -305,12 +305,8 @@ def main(argv=None) -> int:
         if "sqlite" in backends:
             templates["sqlite"] = SqliteTemplate(workdir, shape)
         if "postgresql" in backends:
-            why = pg_available()
-            if why:
-                print(f"postgresql: skipped ({why})")
-            else:
-                templates["postgresql"] = PgTemplate(shape)
-                cleanups.append(templates["postgresql"].close)
+            templates["postgresql"] = PgTemplate(shape)
+            cleanups.append(templates["postgresql"].close)
         people = next(iter(templates.values())).people if templates else \
             __import__("benchlib").district_people(shape)[1]
         staff = [p for p in people if p["userid"] and p["role"] != "bureau"]

@@ -124,7 +124,8 @@ def summary_rows(session: Session, start: dt.date, end: dt.date, *, config=None,
     the checks: the configured ones (with `config`) and any found in the data; the expected
     staff and classes: today's roster.
     """
-    from storage.trends import days_with_data, snapshots_between, tallies_of
+    from storage.snapshot import snapshots_of
+    from storage.trends import days_with_data, tallies_of
 
     threshold = config.fever_threshold if config is not None else DEFAULT_THRESHOLD
     days = days_with_data(session, start, end)
@@ -144,7 +145,7 @@ def summary_rows(session: Session, start: dt.date, end: dt.date, *, config=None,
     bar.start(len(days))
     for i in range(0, len(days), 31):               # a month of snapshots at a time
         chunk = days[i:i + 31]
-        snaps = snapshots_between(session, chunk, checks)
+        snaps = snapshots_of(session, chunk, checks)
         for day in chunk:
             for check in checks:
                 for t in tallies_of(snaps[(day, check)], threshold):

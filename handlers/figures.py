@@ -132,6 +132,12 @@ def classes(snapshot: DaySnapshot, school: str | None = None) -> list[ClassStatu
             for (s, c), h in sorted(heads.items())]
 
 
+def principal_userids(snapshot: DaySnapshot, school: str) -> list[str]:
+    """Who gets a school's private messages (escalations, the principal's digest)."""
+    return sorted({p.userid for p in snapshot.people_of(school)
+                   if p.role == "principal" and p.userid})
+
+
 def missing_staff(snapshot: DaySnapshot, school: str | None = None) -> list[PersonRow]:
     return [p for p in staff(snapshot, school) if p.id not in snapshot.records]
 

@@ -98,10 +98,6 @@ def trie_pattern(words, tails: dict[str, str] | None = None) -> str:
     return emit(trie)
 
 
-def _alt(words) -> str:
-    return "|".join(sorted(map(re.escape, words), key=len, reverse=True))
-
-
 _DEGREE = f"(?:{trie_pattern(DEGREES)})?"
 # After a part of the body: a degree word, then how it feels (for trie_pattern's `tails`).
 PART_TAILS: dict[str, str] = {}
@@ -113,11 +109,6 @@ SYMPTOM_RE = re.compile(trie_pattern(WORD_TO_SYMPTOM, PART_TAILS))
 SYMPTOM_WORD_RE = re.compile(trie_pattern(WORD_TO_SYMPTOM))   # the listed words only
 
 
-def symptom_code(word: str) -> str | None:
-    """The code of a symptom wording that SYMPTOM_RE matched."""
-    return WORD_TO_SYMPTOM.get(word) or BODY_WORD_TO_SYMPTOM.get(word)
-
-
 # Negation (CONTRACT.md): 无 / 没有 / 不 / 未 / 否认 cover the symptoms that follow, joined by
 # JOINERS; FILLERS may stand between the negation and the first symptom (没有出现发热, 无明显咳嗽).
 NEGATIONS = ("没有", "否认", "无", "没", "不", "未")
@@ -127,7 +118,6 @@ FILLERS = frozenset("有感到点些出现伴症状的见明显任何其他过�
 FILLER_WORDS = ("有", "有点", "有些", "感到", "感觉", "出现", "出现过", "伴有", "伴", "症状", "明显",
                 "任何", "其他", "其它", "发生", "见", "的", "等", "等症状", "均", "都", "也", "已", "经常",
                 "偶尔", "时有", "略有", "稍有", "轻微")
-CLAUSE_BREAKS = ",;。.!?，；！？\n "
 # After symptoms: 咳嗽：无, 咳嗽（无）, 咳嗽无, 发热咳嗽等症状均无, 咳嗽已好 (no longer there).
 POSTFIX_NEGATION_RE = re.compile(
     r"\s*(?:\(\s*(?:无|没有|否|未见|-)\s*\)"
@@ -189,8 +179,6 @@ STATE_WORDS = ("已返校", "返校", "病愈返校", "已复课", "复课", "�
 NOT_NAMES = NOT_NAMES + tuple(dict.fromkeys(
     w for w in (*DEGREES, *FILLER_WORDS, *STATE_WORDS, *(p for ps, _ in BODY_FEELINGS.values() for p in ps))
     if len(w) > 1 and w not in NOT_NAMES))
-NOT_NAMES_BY_LENGTH = tuple(sorted(NOT_NAMES, key=len, reverse=True))
-NOT_NAME_RE = re.compile(trie_pattern(NOT_NAMES))
 
 # Words of a notice or chatter: a symptom word in such a message is no report.
 NOTICE_WORDS = ("请", "各位", "通知", "注意", "大家", "提醒", "务必", "要求", "如有", "如果", "若有",
@@ -212,9 +200,3 @@ SURNAMES = frozenset(
     "楚鄢劳谌奚皮粟冼蔺楼盘满闻位厉伊仝区郜海阚花权强帅屠豆朴盖练廉禹井祖漆巴丰支卿国狄平计索"
     "宣晋相初门云容敬来扈晁芮都普阙浦戈伏鹿薄邸雍辜羊阿乌母裘亓修邰赫杭况那宿鲜印逯隆茹诸战慕"
     "危玉银亢嵇公哈湛宾戎勾茅利於呼居揭干但尉冶斯元束檀衣信展阴昝智幸奉植衡富尧闭由")
-
-
-def looks_like_name(candidate: str) -> bool:
-    if candidate[:2] in COMPOUND_SURNAMES:
-        return len(candidate) >= 3
-    return candidate[0] in SURNAMES

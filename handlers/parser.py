@@ -325,10 +325,6 @@ def read_numbers(text: str) -> tuple[list[TempFound], str]:
     return found, text
 
 
-def find_temperatures(text: str) -> list[TempFound]:
-    return read_numbers(text)[0]
-
-
 # --- symptoms ---------------------------------------------------------------------------------
 _SYMPTOM_RE = lexicon.SYMPTOM_RE
 _SYMPTOM_CODE = {**lexicon.BODY_WORD_TO_SYMPTOM, **lexicon.WORD_TO_SYMPTOM}
@@ -354,13 +350,6 @@ def find_symptoms(text: str) -> tuple[str, ...]:
             continue
         stated.append(code)
     return tuple(stated)
-
-
-def _is_negated(text: str, start: int, end: int) -> bool:
-    """Whether the symptom written at text[start:end] is negated (无咳嗽, 咳嗽：无 …)."""
-    spans = [m.span() for m in _SYMPTOM_RE.finditer(text)]
-    return (_negated_before(text, start, {e: s for s, e in spans})
-            or _negated_after(text, end, {s: e for s, e in spans}))
 
 
 def _negated_before(text: str, i: int, ends: dict[int, int]) -> bool:
@@ -530,12 +519,6 @@ def names_before(text: str, lo: int, hi: int, backwards: str | None = None) -> t
                 first = k = n - more.end(1)
         return names, first, last_end
     return [], hi, hi
-
-
-def name_before(text: str) -> str | None:
-    """The name written right before a temperature, if any (张三 36.5 → 张三, 李明 发热37.8 → 李明)."""
-    names, _, _ = names_before(text, 0, len(text))
-    return names[-1] if names else None
 
 
 # --- people without a temperature --------------------------------------------------------------

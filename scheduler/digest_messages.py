@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Config
 from handlers import digest as compose
-from handlers.figures import FollowUpRow, district_figures
+from handlers.figures import FollowUpRow, district_figures, principal_userids
 from handlers.outgoing import Outgoing
 from storage.models import OutboxMessage
 from storage.followups import open_followups
@@ -70,8 +70,7 @@ def build_digest_messages(session: Session, config: Config, day: dt.date, check_
             for i, part in enumerate(compose.school_digest(fig, masked=True, **common)):
                 out.append(Outgoing("group", group.robot_key, "markdown", part,
                                     f"{key}:group:{i}{suffix}"))
-        principals = sorted({p.userid for p in snapshot.people_of(fig.school)
-                             if p.role == "principal" and p.userid})
+        principals = principal_userids(snapshot, fig.school)
         if principals:
             parts = compose.school_digest(fig, masked=False,
                                           followups=followups.get(fig.school, []), **common)
@@ -108,10 +107,10 @@ def build_digest_messages(session: Session, config: Config, day: dt.date, check_
 
 
 def trend_chart(session: Session, config: Config, day: dt.date, check_name: str,
-                taken_at: dt.datetime, *, roster=None) -> bytes:
+                taken_at: dt.datetime) -> bytes:
     from bot.chart import trend_png
 
-    points = trend(session, config, day, check_name, days=TREND_DAYS, roster=roster)
+    points = trend(session, config, day, check_name, days=TREND_DAYS)
     title = f"全区近{len(points)}个上学日趋势 · {compose.check_label(check_name)}"
     subtitle = f"{compose.day_label(day)} 数据截至 {compose.as_of(taken_at, config.tz)}"
     return trend_png(points, title=title, subtitle=subtitle)

@@ -148,8 +148,7 @@ def escalate_messages(session: Session, config: Config, day: dt.date, check: Che
     at = hhmm(now.astimezone(config.tz).time())
     out = []
     for school in snap.schools():
-        principals = sorted(p.userid for p in snap.people_of(school)
-                            if p.role == "principal" and p.userid)
+        principals = figures.principal_userids(snap, school)
         if not principals:
             continue
         staff = figures.missing_staff(snap, school)

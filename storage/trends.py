@@ -1,24 +1,22 @@
-"""Figures over many days: snapshots of a date range, school-day walks, the 14-day trend.
+"""Figures over many days: school-day walks, days with data, the 14-day trend.
 
-`snapshots_between` loads the roster once and the range's current records in two queries, then
-builds one `DaySnapshot` per day and check, so a long export or a trend stays a few queries.
-The expected people are today's active roster (the roster keeps no history).
+Snapshots of a date range come from `storage.snapshot.snapshots_of` (the roster once, the
+range's records in two queries). The expected people are today's active roster (the roster
+keeps no history).
 """
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from handlers.digest import SchoolTally, has_fever, tallies
-from handlers.figures import STAFF_ROLES, DaySnapshot, PersonRow, RecordRow, district_figures
+from handlers.figures import STAFF_ROLES, DaySnapshot, RecordRow, district_figures
 from storage.models import ClassReport, HealthRecord, Person, School
 from storage.records import CURRENT_CLASS, CURRENT_RECORD
-from storage.snapshot import roster_rows, snapshots_of
 
 TREND_DAYS = 14
 
@@ -43,12 +41,6 @@ def school_days_until(calendar, end: dt.date, count: int = TREND_DAYS) -> list[d
     return days[::-1]
 
 
-def snapshots_between(session: Session, days: Sequence[dt.date], checks: Iterable[str], *,
-                      taken_at: dt.datetime | None = None) -> dict[tuple[dt.date, str], DaySnapshot]:
-    """One snapshot per (day, check) for the given days, with the current records only."""
-    return snapshots_of(session, days, checks, taken_at=taken_at)
-
-
 def days_with_data(session: Session, start: dt.date, end: dt.date) -> set[dt.date]:
     days = set(session.scalars(select(HealthRecord.day).where(
         HealthRecord.day >= start, HealthRecord.day <= end, *CURRENT_RECORD).distinct()))
@@ -70,58 +62,56 @@ class TrendPoint:
 
 
 def trend(session: Session, config, end: dt.date, check: str, *,
-          days: int = TREND_DAYS, roster: Sequence[PersonRow] | None = None) -> list[TrendPoint]:
+          days: int = TREND_DAYS) -> list[TrendPoint]:
     """The district's last `days` school days up to `end` for one check, oldest first.
 
     The same figures as `district_totals(tallies_of(snapshot))` for each day (a test holds
-    them equal), read without a snapshot per day: the roster once, each day's reporters as a
-    count, and only the records that carry a fever. A two-week trend of a 100k-person
-    district is then a few thousand rows, not a million and a half.
+    them equal), read without a snapshot per day: what is due and who reported as counts, and
+    only the records that carry a fever. A two-week trend of a 100k-person district is then a
+    few hundred rows, not a million and a half.
     """
     school_days = school_days_until(config.calendar, end, days)
     if not school_days:
         return []
     threshold = config.fever_threshold
     start, stop = school_days[0], school_days[-1]
-    wanted = set(school_days)
 
-    if roster is None:                    # the staff of the active roster (no students)
-        roster = roster_rows(session, reported_on=((), ()))
+    # Due every day: the active staff of a school, and each class with a head teacher.
+    active_staff = (Person.active.is_(True), Person.role.in_(STAFF_ROLES),
+                    Person.school_id.is_not(None))
+    led_classes = (select(Person.school_id, Person.class_name)
+                   .where(Person.active.is_(True), Person.role == "head_teacher",
+                          Person.school_id.is_not(None), Person.class_name.is_not(None))
+                   .distinct().subquery())
+    due = (session.scalar(select(func.count()).select_from(Person).where(*active_staff))
+           + session.scalar(select(func.count()).select_from(led_classes)))
     # Schools with anyone on the active roster: their class summaries count.
     school_names = dict(session.execute(
         select(School.id, School.name).join(Person, Person.school_id == School.id)
         .where(Person.active.is_(True)).distinct()).all())
-    staff = sum(1 for p in roster if p.school and p.role in STAFF_ROLES)
-    led = {(p.school, p.class_name) for p in roster
-           if p.school and p.role == "head_teacher" and p.class_name}
-    due = staff + len(led)
 
-    # Staff who reported, counted by the database: active staff of a school, as in `roster`.
+    records_in_range = (HealthRecord.day >= start, HealthRecord.day <= stop,
+                        HealthRecord.check == check, *CURRENT_RECORD)
     reported: Counter[dt.date] = Counter(dict(session.execute(
         select(HealthRecord.day, func.count())
         .join(Person, Person.id == HealthRecord.person_id)
-        .where(HealthRecord.day >= start, HealthRecord.day <= stop,
-               HealthRecord.check == check, Person.active.is_(True),
-               Person.role.in_(STAFF_ROLES), Person.school_id.is_not(None), *CURRENT_RECORD)
-        .group_by(HealthRecord.day)).all()))
+        .where(*records_in_range, *active_staff).group_by(HealthRecord.day)).all()))
 
     # Class summaries, summed by the database: sick absences and how many of the classes that
     # have a head teacher reported, per day; the stated fevers only where there are some.
-    led_classes = (select(Person.school_id, Person.class_name)
-                   .where(Person.active.is_(True), Person.role == "head_teacher",
-                          Person.class_name.is_not(None)).distinct().subquery())
-    in_range = (ClassReport.day >= start, ClassReport.day <= stop, ClassReport.check == check,
-                ClassReport.school_id.in_(list(school_names)), *CURRENT_CLASS)
+    classes_in_range = (ClassReport.day >= start, ClassReport.day <= stop,
+                        ClassReport.check == check,
+                        ClassReport.school_id.in_(list(school_names)), *CURRENT_CLASS)
     class_sums = {day: (sick or 0, led_done or 0) for day, sick, led_done in session.execute(
         select(ClassReport.day, func.sum(ClassReport.sick_absent),
                func.count(led_classes.c.school_id))
         .outerjoin(led_classes, (led_classes.c.school_id == ClassReport.school_id)
                    & (led_classes.c.class_name == ClassReport.class_name))
-        .where(*in_range).group_by(ClassReport.day))}
+        .where(*classes_in_range).group_by(ClassReport.day))}
     stated_fevers: dict[dt.date, dict[tuple[str, str], int]] = {}
     for day, school_id, class_name, fever in session.execute(
             select(ClassReport.day, ClassReport.school_id, ClassReport.class_name,
-                   ClassReport.fever).where(*in_range, ClassReport.fever > 0)):
+                   ClassReport.fever).where(*classes_in_range, ClassReport.fever > 0)):
         stated_fevers.setdefault(day, {})[(school_names[school_id], class_name)] = fever
 
     hot_staff: Counter[dt.date] = Counter()
@@ -131,12 +121,9 @@ def trend(session: Session, config, end: dt.date, check: str, *,
                    HealthRecord.symptoms, Person.role, School.name, Person.class_name)
             .join(Person, Person.id == HealthRecord.person_id)
             .join(School, Person.school_id == School.id)
-            .where(HealthRecord.day >= start, HealthRecord.day <= stop,
-                   HealthRecord.check == check, Person.active.is_(True), *CURRENT_RECORD,
+            .where(*records_in_range, Person.active.is_(True),
                    or_(HealthRecord.temperature >= threshold,
                        HealthRecord.symptoms.contains("fever")))):
-        if day not in wanted:
-            continue
         record = RecordRow(pid, temp, tuple(x for x in symptoms.split(",") if x), False,
                            dt.datetime.min)
         if not has_fever(record, threshold):

@@ -7,7 +7,8 @@ from sqlalchemy import select, update
 from handlers.digest import district_totals
 from storage import records as store
 from storage.models import ClassReport, HealthRecord, Person
-from storage.trends import school_days_until, snapshots_between, tallies_of, trend
+from storage.snapshot import snapshots_of
+from storage.trends import school_days_until, tallies_of, trend
 from tests.test_jobs import MONDAY, env, env_factory  # noqa: F401 - fixtures
 
 
@@ -49,7 +50,7 @@ def test_trend_equals_the_figures_of_each_days_snapshot(env):
 
     with env.sessions() as s:
         points = trend(s, env.config, MONDAY, "morning")
-        snaps = snapshots_between(s, days, ["morning"])
+        snaps = snapshots_of(s, days, ["morning"])
     assert [p.day for p in points] == days
     for p in points:
         totals = district_totals(tallies_of(snaps[(p.day, "morning")], env.config.fever_threshold))

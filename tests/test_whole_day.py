@@ -33,6 +33,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from bench.benchlib import free_port
 from bot.wecom.signer import CallbackSigner
 from bot.wecom.standin import WeComStandIn
 from storage.db import make_engine, make_sessionmaker
@@ -183,13 +184,6 @@ class Deployment:
 
     def sources_sent(self, source: str) -> list[OutboxMessage]:
         return [r for r in self.outbox() if r.source == source and r.status == "sent"]
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def sleep_until(when: dt.datetime, extra: float = 0.0) -> None:
