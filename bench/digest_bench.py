@@ -337,7 +337,7 @@ def median_time(fn, runs: int, warm: bool = True) -> tuple[float, list[float], o
 @contextmanager
 def timed_steps(steps: dict[str, float]):
     """Wraps the functions the digest job calls (as the module sees them) to time each step."""
-    import bot.chart
+    import scheduler.chart
     import scheduler.digest_messages as dm
 
     targets = [(dm, "snapshots_of", "snapshots of the day and the previous school day"),
@@ -349,7 +349,7 @@ def timed_steps(steps: dict[str, float]):
                (dm, "open_cluster_alerts", "open cluster alerts"),
                (compose, "district_digest", "district digest (text)"),
                (dm, "trend", "trend: 14 school days (storage.trends.trend)"),
-               (bot.chart, "trend_png", "trend chart PNG (matplotlib)")]
+               (scheduler.chart, "trend_png", "trend chart PNG (matplotlib)")]
     saved = []
     for mod, name, label in targets:
         orig = getattr(mod, name)
@@ -475,13 +475,11 @@ def bench_backend(backend: str, shape: Shape, span_days: int, runs: int, workdir
 
 
 def trend_days(config) -> list[dt.date]:
-    from storage.trends import school_days_until
-    return school_days_until(config.calendar, DAY)
+    return config.calendar.school_days_until(DAY, 14)
 
 
 def previous_day(config):
-    from storage.trends import previous_school_day
-    return previous_school_day(config.calendar, DAY)
+    return config.calendar.previous_school_day(DAY)
 
 
 def check_agreement(sessions, engine, config, sql, messages, bare) -> list[str]:

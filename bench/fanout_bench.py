@@ -41,7 +41,8 @@ from bot.config import load_config  # noqa: E402
 from bot.wecom.standin import WeComStandIn  # noqa: E402
 from handlers.figures import STAFF_ROLES  # noqa: E402
 from scheduler.jobs import run_job_once  # noqa: E402
-from scheduler.runner import make_client, make_worker  # noqa: E402
+from bot.wecom.client import make_client  # noqa: E402
+from scheduler.runner import make_worker  # noqa: E402
 from storage.db import make_engine, make_sessionmaker, upgrade  # noqa: E402
 from storage.models import OutboxMessage  # noqa: E402
 

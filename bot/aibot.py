@@ -1,6 +1,9 @@
 """`/wecom/aibot`: the 智能机器人's JSON callback, for @-mentions in school group chats.
 
 Same rules as the private callback (403 bad signature, 400 malformed, one row per `msgid`);
+every field of the decrypted JSON is type-checked (`to_inbound`), and the JSON itself is read
+with bounded nesting and size (`aibot_crypto.loads_bounded`), so nothing a sender can put in a
+request answers 5xx; only a database outage does (503, WeCom retries).
 the answer is a passive encrypted JSON reply carrying a finished `stream` whose content is
 what a private message would get, with other people's names masked and health details kept
 for private chat.
@@ -24,6 +27,11 @@ _MENTION = re.compile(r"^\s*(@\S+\s*)+")
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+
+
+@bp.before_request
+def _limit_body():
+    request.max_content_length = aibot_crypto.MAX_BODY
 
 
 def _plain(status: int, text: str) -> Response:
@@ -72,7 +80,7 @@ def receive():
         return _plain(400, f"malformed body ({exc})")
     try:
         inbound = to_inbound(data)
-    except (ValueError, TypeError, AttributeError) as exc:
+    except BadMessage as exc:
         log.info("malformed aibot message: %s", exc)
         return _plain(400, "malformed message")
     answer = services().inbox.receive(inbound)
@@ -83,28 +91,57 @@ def receive():
     return jsonify(aibot_crypto.encrypt_reply(token, key, plain, nonce, ts))
 
 
+class BadMessage(ValueError):
+    """A decrypted message whose fields are not what WeCom sends (answer 400)."""
+
+
+def _text(data: dict, key: str, limit: int, *, required: bool = False) -> str | None:
+    """data[key] as a string of at most `limit` characters; numbers (ids) are accepted too."""
+    value = data.get(key)
+    if value is None or value == "":
+        if required:
+            raise BadMessage(f"no {key}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise BadMessage(f"{key} is not text")
+    value = str(value)
+    if len(value) > limit:
+        raise BadMessage(f"{key} is longer than {limit} characters")
+    return value
+
+
+def _table(data: dict, key: str) -> dict:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadMessage(f"{key} is not an object")
+    return value
+
+
 def to_inbound(data: dict) -> Inbound:
+    """The inbox's view of a decrypted message; BadMessage for any field of the wrong type."""
     if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    msgid = data.get("msgid")
-    sender = (data.get("from") or {}).get("userid")
-    msg_type = str(data.get("msgtype") or "")
-    if not msgid or not msg_type:
-        raise ValueError("no msgid or msgtype")
-    chattype = data.get("chattype") or "single"
+        raise BadMessage("not a JSON object")
+    msgid = _text(data, "msgid", 128, required=True)
+    msg_type = _text(data, "msgtype", 32, required=True)
+    sender = _text(_table(data, "from"), "userid", 64)
+    chat_id = _text(data, "chatid", 100)
+    chattype = _text(data, "chattype", 16) or "single"
+    if chattype not in ("single", "group"):
+        raise BadMessage(f"chattype {chattype!r} is neither single nor group")
     in_group = chattype == "group"
     content = None
     addressed = True
     if msg_type == "text":
-        raw = (data.get("text") or {}).get("content")
+        raw = _table(data, "text").get("content")
         if not isinstance(raw, str):
-            raise ValueError("text.content is not text")
+            raise BadMessage("text.content is not text")
         stripped = _MENTION.sub("", raw, count=1)
         addressed = not in_group or stripped != raw
         content = stripped.strip()
     elif msg_type == "event":
-        content = str((data.get("event") or {}).get("eventtype") or "")
-    return Inbound(channel="aibot", msg_key=f"aibot:{msgid}"[:200],
-                   sender=str(sender)[:64] if sender else None, msg_type=msg_type[:32],
+        content = _text(_table(data, "event"), "eventtype", 64) or ""
+    return Inbound(channel="aibot", msg_key=f"aibot:{msgid}", sender=sender, msg_type=msg_type,
                    content=content, body=json.dumps(data, ensure_ascii=False),
-                   chat_id=data.get("chatid"), in_group=in_group, addressed=addressed)
+                   chat_id=chat_id, in_group=in_group, addressed=addressed)

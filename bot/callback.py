@@ -4,10 +4,16 @@ GET answers URL verification; POST verifies, decrypts, hands the message to the 
 answers with a passive encrypted reply. A bad signature gets 403 and nothing is stored; a
 signed but malformed or undecryptable body gets 400; a database outage gets 503 so that WeCom
 retries later. Nothing here raises a 500 for anything a sender can put in a request.
+
+The signature is checked before the body is parsed: `Encrypt` is found by a bounded scan of
+the raw body (`find_encrypt`, one regular expression over at most `MAX_BODY` bytes), its
+signature verified, and only a signed body is parsed as XML. An unsigned body, however
+large or deeply nested, costs a regex scan and one SHA-1.
 """
 from __future__ import annotations
 
 import logging
+import re
 
 import xmltodict
 from flask import Blueprint, Response, request
@@ -16,6 +22,7 @@ from wechatpy.exceptions import InvalidSignatureException
 
 from bot.inbox import Inbound
 from bot.services import services
+from bot.wecom import aibot_crypto
 
 log = logging.getLogger(__name__)
 bp = Blueprint("wecom_callback", __name__)
@@ -23,6 +30,23 @@ bp = Blueprint("wecom_callback", __name__)
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+
+
+@bp.before_request
+def _limit_body():
+    request.max_content_length = aibot_crypto.MAX_BODY
+
+
+# The ciphertext is base64: no markup can hide inside it, so this cannot run away.
+_ENCRYPT = re.compile(rb"<Encrypt>\s*(?:<!\[CDATA\[([A-Za-z0-9+/=]+)\]\]>|([A-Za-z0-9+/=]+))\s*</Encrypt>")
+
+
+def find_encrypt(body: bytes) -> str | None:
+    """The first `<Encrypt>` element's base64 text, found without parsing the XML."""
+    m = _ENCRYPT.search(body)
+    if m is None:
+        return None
+    return (m.group(1) or m.group(2)).decode("ascii")
 
 
 def _plain(status: int, text: str) -> Response:
@@ -78,10 +102,17 @@ def receive():
     if not (sig and ts and nonce):
         return _plain(403, "missing signature")
     body = request.get_data(cache=False)
+    encrypt = find_encrypt(body)
+    if encrypt is None:
+        return _plain(400, "malformed body (no Encrypt element)")
+    try:
+        aibot_crypto.check_signature(svc.config.wecom.token, ts, nonce, encrypt, sig)
+    except aibot_crypto.InvalidSignature:
+        return _plain(403, "bad signature")
     try:
         outer = parse_xml(body)
-        if not isinstance(outer.get("Encrypt"), str):
-            raise ValueError("no Encrypt element")
+        if outer.get("Encrypt") != encrypt:
+            raise ValueError("the Encrypt element is not the one signed")
     except ValueError as exc:
         return _plain(400, f"malformed body ({exc})")
     try:
@@ -107,19 +138,31 @@ def receive():
     return Response(xml, status=200, mimetype="application/xml")
 
 
+def _field(inner: dict, key: str, limit: int) -> str | None:
+    """A text element of the decrypted message; ValueError when it is anything else."""
+    value = inner.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key} is not text")
+    if len(value) > limit:
+        raise ValueError(f"{key} is longer than {limit} characters")
+    return value
+
+
 def _inbound(message, inner: dict, plain_xml: str) -> Inbound:
-    msg_type = str(inner.get("MsgType") or "").lower()
-    sender = inner.get("FromUserName")
+    msg_type = (_field(inner, "MsgType", 32) or "").lower()
+    sender = _field(inner, "FromUserName", 64)
     if not msg_type or not sender:
         raise ValueError("message without MsgType or FromUserName")
+    created = _field(inner, "CreateTime", 20)
     if msg_type == "event":
-        key = f"event:{sender}:{inner.get('CreateTime')}:{inner.get('Event')}"
-        content = str(inner.get("Event") or "")
+        event = _field(inner, "Event", 64) or ""
+        key = f"event:{sender}:{created}:{event}"
+        content = event
     else:
-        msg_id = inner.get("MsgId")
-        key = f"msg:{msg_id}" if msg_id else f"msg:{sender}:{inner.get('CreateTime')}:{msg_type}"
-        content = inner.get("Content") if msg_type == "text" else None
-        if content is not None and not isinstance(content, str):
-            raise ValueError("Content is not text")
-    return Inbound(channel="callback", msg_key=key[:200], sender=str(sender)[:64],
-                   msg_type=msg_type[:32], content=content, body=plain_xml)
+        msg_id = _field(inner, "MsgId", 64)
+        key = f"msg:{msg_id}" if msg_id else f"msg:{sender}:{created}:{msg_type}"
+        content = _field(inner, "Content", 1_000_000) if msg_type == "text" else None
+    return Inbound(channel="callback", msg_key=key[:200], sender=sender,
+                   msg_type=msg_type, content=content, body=plain_xml)

@@ -10,6 +10,9 @@ import datetime as dt
 import logging
 import sys
 
+from bot import cli_notices, cli_surveillance
+from bot import cli_watch
+from bot import cli_supplies
 from bot.config import Config, ConfigError, load_config, resolve_path
 from storage.db import DatabaseError
 
@@ -33,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("init-db", help="create or upgrade the database schema")
     p = sub.add_parser("serve", help="webhook server (and the scheduler unless --no-scheduler)")
-    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: put HTTPS in front, docs/deploy.md)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--no-scheduler", action="store_true")
     p.add_argument("--threads", type=int, default=8)
@@ -43,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     rsub.required = True
     r = rsub.add_parser("import", help="load people from a CSV or XLSX roster")
     r.add_argument("file")
+    r.add_argument("--force", action="store_true",
+                   help="import even if it deactivates more than a fifth of the active people")
     p = sub.add_parser("parse", help="read messages from stdin, print how they are read")
     p.add_argument("--jsonl", action="store_true")
     p.add_argument("--today", type=_date)
@@ -64,11 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="outbox backlog, failed deliveries, job runs, scheduler leader")
     p = sub.add_parser("passwd", help="set a dashboard password (read from stdin)")
     p.add_argument("userid")
+    cli_surveillance.add_parsers(sub)
+    cli_notices.add_parsers(sub)
+    cli_watch.add_parsers(sub)
+    cli_supplies.add_parsers(sub)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)   # the verbs say what they did
     args = build_parser().parse_args(argv)
     try:
         return VERBS[args.verb](args)
@@ -99,9 +110,24 @@ def cmd_check_config(args) -> int:
         for p in exc.problems:
             print(f"  {p}", file=sys.stderr)
         return 2
+    schools = _school_names(config)
+    if schools:
+        from handlers.config import roster_problems
+        problems = roster_problems(config, schools)
+        if problems:
+            print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
+            for p in problems:
+                print(f"  {p}", file=sys.stderr)
+            return 2
     print(f"{path}: OK — {len(config.checks)} check(s) "
           f"({', '.join(c.name for c in config.checks)}), {len(config.groups)} group(s), "
           f"database {config.database_url.split('://')[0]}, timezone {config.timezone}")
+    if schools is None:
+        print("note: the database has no schema yet, so group scopes were not checked against "
+              "the roster (run init-db and roster import, then check-config again)")
+    elif not schools:
+        print("note: the roster is empty, so group scopes were not checked against it "
+              "(run roster import, then check-config again)")
     if config.wecom.corp_id == "wx5823bf96d3bd56c7":
         print("warning: [wecom] holds Tencent's public SAMPLE credentials; replace them before real use")
     return 0
@@ -138,21 +164,72 @@ def _require_schema(engine) -> None:
 
 
 def cmd_roster(args) -> int:
-    config = _config(args)
+    import sqlite3
+
+    from sqlalchemy import select
+    from storage.models import School
     from storage.roster import RosterError, apply_roster, load_roster
+    config = _config(args)
+    engine, sessions = _open(config)
+    bar = _ProgressBar(args.file, sys.stderr)
     try:
-        rows = load_roster(args.file)
-    except RosterError as exc:
-        print(f"error: {args.file}: nothing imported, {len(exc.problems)} problem(s):", file=sys.stderr)
+        with sessions() as s:
+            known = list(s.scalars(select(School.name)))
+        with load_roster(args.file, known_schools=known, progress=bar) as roster:
+            with sessions() as s, s.begin():
+                summary = apply_roster(s, roster, force=args.force, progress=bar)
+            people = len(roster)
+    except RosterError as exc:            # TooManyRemoved too
+        bar.clear()
+        if exc.total == 1:
+            print(f"error: {args.file}: nothing imported: {exc.problems[0]}", file=sys.stderr)
+            return 2
+        print(f"error: {args.file}: nothing imported, {exc.total} problem(s):", file=sys.stderr)
         for p in exc.problems:
             print(f"  {p}", file=sys.stderr)
         return 2
-    engine, sessions = _open(config)
-    with sessions() as s, s.begin():
-        summary = apply_roster(s, rows)
-    engine.dispose()
-    print(f"roster {args.file}: {len(rows)} people; {summary.describe()}")
+    except (OSError, sqlite3.Error) as exc:      # unreadable file, no scratch space
+        bar.clear()
+        print(f"error: {args.file}: nothing imported: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    bar.clear()
+    print(f"roster {args.file}: {people} people; {summary.describe()}")
     return 0
+
+
+class _ProgressBar:
+    """`roster import`'s progress on a terminal's stderr (nothing when it is not a terminal)."""
+
+    WIDTH = 30
+
+    def __init__(self, label: str, stream):
+        self.label, self.stream = label, stream
+        self.live = stream.isatty()
+        self.shown = False
+        self.last = 0.0
+
+    def __call__(self, stage: str, rows: int, fraction: float | None) -> None:
+        import time
+        now = time.monotonic()
+        if not self.live or now - self.last < 0.1:
+            return
+        self.last = now
+        text = f"{self.label}: {stage} {rows:,} rows"
+        if fraction is not None:
+            filled = round(fraction * self.WIDTH)
+            text = (f"{self.label}: {stage} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
+                    f"{fraction:4.0%}  {rows:,} rows")
+        self.stream.write("\r" + text + "\x1b[K")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
 
 
 def cmd_parse(args) -> int:
@@ -180,10 +257,48 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _school_names(config: Config) -> set[str] | None:
+    """The roster's school names; None when the database has no schema (or is not there)."""
+    from pathlib import Path
+
+    from sqlalchemy import select
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+    from storage.db import make_engine, make_sessionmaker
+    from storage.models import School
+
+    url = make_url(config.database_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
+        return None                        # do not create a database just to look into it
+    engine = make_engine(config.database_url)
+    try:
+        with make_sessionmaker(engine)() as s:
+            return set(s.scalars(select(School.name)))
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+
+
+def _refuse_roster_mismatch(config: Config) -> None:
+    """`serve` starts only when every group scope names a school of the roster."""
+    from handlers.config import roster_problems
+
+    schools = _school_names(config)
+    if not schools:
+        logging.getLogger("bot.cli").warning(
+            "the roster is empty: group scopes not checked; run `python -m bot roster import`")
+        return
+    problems = roster_problems(config, schools)
+    if problems:
+        raise ConfigError(problems, config.path)
+
+
 def cmd_serve(args) -> int:
     config = _config(args)
     from bot.server import serve
     _check_schema(config)
+    _refuse_roster_mismatch(config)
     return serve(config, host=args.host, port=args.port, scheduler=not args.no_scheduler,
                  threads=args.threads)
 
@@ -192,7 +307,8 @@ def cmd_scheduler(args) -> int:
     config = _config(args)
     from scheduler.commands import run_scheduler
     _check_schema(config)
-    return run_scheduler(config)
+    from bot.wecom.client import make_client
+    return run_scheduler(config, make_client(config))
 
 
 def cmd_run_job(args) -> int:
@@ -202,7 +318,9 @@ def cmd_run_job(args) -> int:
                          f"({', '.join(c.name for c in config.checks)})")
     from scheduler.commands import run_job
     _check_schema(config)
-    return run_job(config, args.job, day=args.date, check=args.check, force=args.force)
+    from bot.wecom.client import make_client
+    return run_job(config, args.job, day=args.date, check=args.check, force=args.force,
+                   client=make_client(config))
 
 
 def cmd_status(args) -> int:
@@ -231,6 +349,7 @@ def cmd_passwd(args) -> int:
 
 def cmd_demo(args) -> int:
     logging.getLogger().setLevel(logging.WARNING)      # the transcript is the output
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from bot.demo import run_demo
     return run_demo(speed=args.speed, seed=args.seed, keep=args.keep, out=args.out)
 
@@ -257,3 +376,7 @@ VERBS = {
     "status": cmd_status,
     "passwd": cmd_passwd,
 }
+VERBS.update(cli_surveillance.VERBS)
+VERBS.update(cli_notices.VERBS)
+VERBS.update(cli_watch.VERBS)
+VERBS.update(cli_supplies.VERBS)

@@ -4,13 +4,17 @@
   bureau people and principals may log in. A principal sees only their own school.
 - Without a valid login every dashboard page redirects to the login page and shows nothing else.
 - Sessions: Flask's signed cookie `mc_session`, limited to /dashboard, HttpOnly, SameSite=Lax,
-  Secure whenever the request came over https (directly or per X-Forwarded-Proto), 12 hours at
-  most. The signing key is `[dashboard] secret_key` or, without one, derived from the WeCom
-  secret, so every gunicorn worker agrees. A session keeps a fingerprint of the password hash:
-  a new password logs out every old session.
+  Secure whenever the request came over https (directly, or per X-Forwarded-Proto from one of
+  the `[server] trusted_proxies`, see bot/app.py), 12 hours at most. The signing key is
+  `[dashboard] secret_key` or, without one, derived from the WeCom secret, so every gunicorn
+  worker agrees. The cookie carries a session id held on the server (table
+  `dashboard_sessions`): logout deletes it, and the cookie is dead on every worker at once.
+  A session also keeps a fingerprint of the password hash: a new password logs out every old
+  session.
 - Every form (login, logout) carries a CSRF token tied to the session.
-- Login failures are limited per account (5 in 10 minutes) and per address (20 in 10 minutes),
-  in each process's memory.
+- Login attempts are limited per account and per address, shared by every worker and host
+  (Redis where configured, the database otherwise), with backoff: `storage.dashboard_auth`.
+- Every query parameter is checked: a bad date, check or school name answers 400/404.
 - Pages: `/dashboard/` (every school, or the principal's), `/dashboard/school/<name>` (classes,
   who is missing, who is abnormal, the follow-up list), `/dashboard/export.xlsx` (the day's XLSX).
 """
@@ -20,10 +24,9 @@ import datetime as dt
 import hashlib
 import hmac
 import io
+import re
 import secrets
-import threading
 import time
-from collections import defaultdict, deque
 from urllib.parse import urlsplit
 
 from flask import (
@@ -36,10 +39,11 @@ from sqlalchemy import select
 from bot.passwd import LOGIN_ROLES, ROLE_NAMES, fingerprint, verify
 from handlers import digest as compose
 from handlers.figures import classes as class_statuses
-from handlers.figures import district_figures, school_figures
+from handlers.figures import attention_order, district_figures, district_totals, school_figures
+from storage import dashboard_auth as auth
 from storage.models import Person
+from storage.recipients import liaison_school_names
 from storage.snapshot import load_snapshot
-from storage.trends import previous_school_day
 
 EXTENSION = "morning_check"      # = bot.services.EXTENSION; not imported, to keep this module light
 
@@ -54,10 +58,9 @@ bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="
 
 COOKIE_NAME = "mc_session"
 SESSION_HOURS = 12
-MAX_FAILURES_PER_ACCOUNT = 5
-MAX_FAILURES_PER_ADDRESS = 20
-FAILURE_WINDOW_SECONDS = 600
 LIMITER = "morning_check_login_limiter"
+EARLIEST_DAY = dt.date(2000, 1, 1)     # no school used this bot before; older dates are typos
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 OPEN_ENDPOINTS = ("dashboard.login", "dashboard.static")
 
 
@@ -71,7 +74,8 @@ def init_app(app) -> None:
                       SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_PATH="/dashboard",
                       PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=SESSION_HOURS))
     app.session_interface = _SessionInterface()
-    app.extensions[LIMITER] = LoginLimiter()
+    svc = app.extensions[EXTENSION]
+    app.extensions[LIMITER] = auth.login_limits(svc.sessions, config.redis_url)
     app.register_blueprint(bp)
 
 
@@ -84,8 +88,9 @@ def secret_key(config) -> str:
 
 
 def request_is_https() -> bool:
-    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-    return request.is_secure or forwarded == "https"
+    """https as the client used it: X-Forwarded-Proto counts only from a trusted proxy
+    (bot/app.py applies werkzeug's ProxyFix for `[server] trusted_proxies`)."""
+    return request.is_secure
 
 
 class _SessionInterface(SecureCookieSessionInterface):
@@ -93,35 +98,6 @@ class _SessionInterface(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app) -> bool:
         return request_is_https()
-
-
-class LoginLimiter:
-    """Failed logins per key within a sliding window, in this process's memory."""
-
-    def __init__(self, window: float = FAILURE_WINDOW_SECONDS, clock=time.monotonic):
-        self.window = window
-        self.clock = clock
-        self._failures: dict[str, deque] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str) -> deque:
-        q = self._failures[key]
-        cutoff = self.clock() - self.window
-        while q and q[0] < cutoff:
-            q.popleft()
-        return q
-
-    def blocked(self, key: str, limit: int) -> bool:
-        with self._lock:
-            return len(self._recent(key)) >= limit
-
-    def failed(self, key: str) -> None:
-        with self._lock:
-            self._recent(key).append(self.clock())
-
-    def clear(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
 
 
 # ------------------------------------------------------------------------------------ auth
@@ -139,14 +115,21 @@ def _csrf_ok() -> bool:
     return bool(token) and hmac.compare_digest(sent.encode(), token.encode())
 
 
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
 def current_user() -> Person | None:
-    uid = session.get("uid")
-    if uid is None:
+    uid, sid = session.get("uid"), session.get("sid")
+    if uid is None or sid is None:
         return None
     if time.time() - float(session.get("at", 0)) > SESSION_HOURS * 3600:
         session.clear()
         return None
     with services().sessions() as s:
+        if auth.session_person(s, sid, _utcnow()) != uid:      # logged out, or expired
+            session.clear()
+            return None
         person = s.get(Person, uid)
         if (person is None or not person.active or person.role not in LOGIN_ROLES
                 or not person.password_hash
@@ -189,8 +172,8 @@ def _headers(response):
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path inside the dashboard, never another site."""
-    if not target:
+    """Only a path inside the dashboard, never another site, never a broken header."""
+    if not target or len(target) > 2000 or _CONTROL.search(target) or " " in target:
         return url_for("dashboard.overview")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/dashboard") or "\\" in target:
@@ -210,26 +193,35 @@ def login():
     if not _csrf_ok():
         return render_template("dashboard/login.html", userid=userid, next=nxt,
                                error="页面已过期，请重新输入后登录。"), 400
-    limiter: LoginLimiter = current_app.extensions[LIMITER]
-    account, address = "user:" + userid.lower(), "addr:" + (request.remote_addr or "")
-    if (limiter.blocked(account, MAX_FAILURES_PER_ACCOUNT)
-            or limiter.blocked(address, MAX_FAILURES_PER_ADDRESS)):
+    limits = current_app.extensions[LIMITER]
+    # keys a database column can hold whatever the form or X-Forwarded-For says
+    account = _CONTROL.sub("?", userid.lower())
+    address = _CONTROL.sub("?", request.remote_addr or "-")[:100]
+    wait = limits.reserve(auth.ADDRESS, address)
+    if not wait:
+        wait = limits.reserve(auth.ACCOUNT, account)
+        if wait:
+            limits.release(auth.ADDRESS, address)
+    if wait:
+        minutes = max(1, -(-int(wait) // 60))
         return render_template("dashboard/login.html", userid=userid, next=nxt,
-                               error="登录失败次数过多，请10分钟后再试。"), 429
+                               error=f"登录失败次数过多，请{minutes}分钟后再试。"), 429
+    lookup = userid if userid and not _CONTROL.search(userid) else None
     with services().sessions() as s:
-        person = s.scalar(select(Person).where(Person.userid == userid)) if userid else None
+        person = s.scalar(select(Person).where(Person.userid == lookup)) if lookup else None
         ok = verify(person, password)
         pid = person.id if person is not None else None
         fp = fingerprint(person.password_hash) if person is not None else ""
     if not ok:
-        limiter.failed(account)
-        limiter.failed(address)
         return render_template("dashboard/login.html", userid=userid, next=nxt,
                                error="账号或密码不正确。"), 401
-    limiter.clear(account)
+    limits.forget(auth.ACCOUNT, account)
+    limits.release(auth.ADDRESS, address)
+    with services().sessions() as s, s.begin():
+        sid = auth.open_session(s, pid, SESSION_HOURS, _utcnow())
     session.clear()
     session.permanent = True
-    session.update(uid=pid, fp=fp, at=time.time(), csrf=secrets.token_urlsafe(32))
+    session.update(uid=pid, sid=sid, fp=fp, at=time.time(), csrf=secrets.token_urlsafe(32))
     return redirect(nxt)
 
 
@@ -237,6 +229,8 @@ def login():
 def logout():
     if not _csrf_ok():
         abort(400)
+    with services().sessions() as s, s.begin():
+        auth.end_session(s, session.get("sid"))
     session.clear()
     return redirect(url_for("dashboard.login"))
 
@@ -252,15 +246,22 @@ def _today() -> dt.date:
 def _day_and_check() -> tuple[dt.date, str]:
     config = services().config
     today = _today()
-    try:
-        day = dt.date.fromisoformat(request.args.get("date", ""))
-    except ValueError:
+    raw = request.args.get("date", "")
+    if not raw:
         day = today
-    if day > today:
-        day = today
+    else:
+        try:
+            day = dt.date.fromisoformat(raw) if len(raw) <= 10 else None
+        except ValueError:
+            day = None
+        if day is None or day < EARLIEST_DAY:
+            abort(400, description="日期不正确，请写成 2026-03-02 这样。")
+        day = min(day, today)
     names = [c.name for c in config.checks]
-    check = request.args.get("check")
-    return day, (check if check in names else names[0])
+    check = request.args.get("check") or names[0]
+    if check not in names:
+        abort(400, description="没有这个检次。")
+    return day, check
 
 
 def _next_school_day(calendar, day: dt.date, today: dt.date) -> dt.date | None:
@@ -280,7 +281,7 @@ def _page_context(day: dt.date, check: str) -> dict:
         user=user, role_name=ROLE_NAMES.get(user.role, user.role), day=day, check=check,
         day_text=compose.day_label(day), check_text=compose.check_label(check),
         checks=[(c.name, compose.check_label(c.name)) for c in config.checks],
-        previous=previous_school_day(config.calendar, day),
+        previous=config.calendar.previous_school_day(day),
         following=_next_school_day(config.calendar, day, today),
         is_today=day == today, school_day=config.calendar.is_school_day(day),
         as_of=compose.as_of(services().clock(), config.tz),
@@ -301,18 +302,22 @@ def overview():
         abort(404)
     with services().sessions() as s:
         snap = load_snapshot(s, day, check, school=own)
-    figs = district_figures(snap)
+        mine = set() if own is not None else set(liaison_school_names(s, g.user.id))
+    figs = district_figures(snap, config.fever_threshold)
     if own is not None:
         figs = [f for f in figs if f.school == own]
-    tallies = sorted(compose.tallies(snap, figs, config.fever_threshold),
-                     key=lambda t: (not t.reported_nothing, -t.missing, t.school))
-    totals = compose.district_totals(tallies)
+    # a liaison's own schools first (责任到人), then those that have not reported fully
+    tallies = sorted(attention_order(f.tally() for f in figs), key=lambda t: t.school not in mine)
+    totals = district_totals(tallies)
     return render_template("dashboard/overview.html", tallies=tallies, totals=totals,
-                           district=own is None, **_page_context(day, check))
+                           district=own is None, mine=mine, **_page_context(day, check))
+
 
 
 @bp.get("/school/<path:name>")
 def school(name: str):
+    if len(name) > 100 or _CONTROL.search(name):
+        abort(404)                       # no school is called that (and no query sees it)
     config = services().config
     day, check = _day_and_check()
     own = _visible_school()
@@ -323,9 +328,9 @@ def school(name: str):
         if name not in snap.schools():
             abort(404)
         followups = _followups(s, name, day)
-    fig = school_figures(snap, name)
-    t = compose.tally(snap, fig, config.fever_threshold)
     threshold = config.fever_threshold
+    fig = school_figures(snap, name, threshold)
+    t = fig.tally()
     students_by_class: dict[str, list] = {}
     for p in snap.people:
         if p.role == "student" and p.school == name and p.class_name:
@@ -346,7 +351,7 @@ def school(name: str):
     return render_template("dashboard/school.html", fig=fig, tally=t, rows=rows,
                            abnormal=abnormal, followups=follow,
                            missing_staff=[(p.name, compose.who(p)) for p in fig.missing_staff],
-                           symptoms=compose.symptom_text(compose.symptom_counts(fig, threshold)),
+                           symptoms=compose.symptom_text(fig.symptom_counts),
                            **_page_context(day, check))
 
 
@@ -359,16 +364,12 @@ def export_xlsx():
     own = _visible_school()
     with services().sessions() as s:
         data = export_xlsx_bytes(s, day, day, config.tz, config=config, school=own)
-    name = f"晨检_{own + '_' if own else ''}{day.isoformat()}.xlsx"
+    name = _CONTROL.sub("_", f"晨检_{own + '_' if own else ''}{day.isoformat()}.xlsx")
+    name = name.replace("/", "_").replace("\\", "_").replace('"', "_")
     return send_file(io.BytesIO(data), as_attachment=True, download_name=name,
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 def _followups(session, school: str, day: dt.date) -> list:
-    try:
-        from storage.followups import open_followups
-    except ModuleNotFoundError as exc:
-        if exc.name != "storage.followups":
-            raise
-        return []
+    from storage.followups import open_followups
     return open_followups(session, school, day, services().config.calendar)

@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from bot.config import parse_config
+from handlers.config import parse_config
 
 DISTRICT = Path(__file__).resolve().parent / "demo_data" / "district.csv"
 DEMO_TOKEN = "DemoToken2020"
@@ -80,6 +80,11 @@ def demo_config(db_url: str, api_base: str, schools: list[str]):
         "groups": [{"scope": "bureau", "robot_key": "demo-bureau"}]
                   + [{"scope": s, "robot_key": f"demo-school-{i}", "chat_id": f"demo-chat-{i}"}
                      for i, s in enumerate(schools, 1)],
+        "supplies": [{"name": "口罩", "unit": "个", "per_person_per_day": 2, "min_days": 7},
+                     {"name": "消毒液", "unit": "升", "per_person_per_day": 0.05, "min_days": 7}],
+        "checklist": [{"item": "重点场室消毒"}, {"item": "防疫物资储备到位"},
+                      {"item": "校内发热处置预案"}],
+        "notices": {"remind_after": "2h"},
     }
     return parse_config(raw)
 
@@ -136,6 +141,7 @@ def run_demo(*, speed: float = 0.0, seed: int = 1, keep: bool = False, out: str 
               f"{sum(1 for r in rows if r.role == 'student')} students; simulated day {day}", file=stream)
         print(f"WeCom stand-in at {standin.url}, webhook at {base}/wecom/callback", file=stream)
         play.seed_history(day, days=13)
+        play.seed_supplies(day)
         play.run(day)
         chart, xlsx = play.write_outputs(day, outdir)
         t.section("输出 Output")
@@ -175,7 +181,8 @@ class DayPlay:
         self.group_names = {g.robot_key: ("教育局群" if g.scope == "bureau" else f"{g.scope}群")
                             for g in config.groups}
         self.chats = {g.scope: g.chat_id for g in config.groups if g.chat_id}
-        from scheduler.runner import make_client, make_worker
+        from bot.wecom.client import make_client
+        from scheduler.runner import make_worker
         self.client = make_client(config)
         self.worker = make_worker(config, services.sessions, self.client, clock=clock,
                                   sleep=lambda s: None)
@@ -269,10 +276,12 @@ class DayPlay:
         typo_teacher = next(r for r in self.staff(second, "teacher")
                             if r.userid not in late and r.userid != fever_teacher.userid)
         group_teacher = next(r for r in self.staff(third, "teacher") if r.userid not in late)
+        leave_teacher = next(r for r in self.staff(third, "teacher")
+                             if r.userid not in late and r.userid != group_teacher.userid)
         shown = 0
         for i, r in enumerate(self.staff()):
             if r.userid in late or r.userid in (fever_teacher.userid, typo_teacher.userid,
-                                                group_teacher.userid):
+                                                group_teacher.userid, leave_teacher.userid):
                 continue
             self.clock.now += dt.timedelta(seconds=40)
             if shown < 6 or r.role == "head_teacher":
@@ -282,6 +291,10 @@ class DayPlay:
             else:
                 self.quiet(r.userid, self.temp())
         self.t.say(f"（另有 {self.quiet_count} 位老师私聊报告正常体温，略）")
+
+        self.t.section("请假 A teacher on leave: not reminded, not missing")
+        self.clock.at("07:30")
+        self.private(leave_teacher.userid, "我今天请假，家中有事")
 
         self.t.section("发热 A fever")
         self.clock.at("07:40")
@@ -304,6 +317,10 @@ class DayPlay:
             students = [s.name for s in self.rows if s.role == "student" and s.school == r.school
                         and s.class_name == r.class_name]
             expected = 40 + self.rnd.randint(0, 8)
+            if students and r.school == second and not self.returned:
+                # 人员摸排: a student back from an outbreak area starts home observation
+                self.returned = students[-1]
+                self.private(r.userid, f"{students[-1]} 昨天从武汉返回")
             if students and r.school == first:
                 sick = students[0]
                 self.private(r.userid, f"{r.class_name} 应到{expected} 实到{expected - 1} "
@@ -316,6 +333,20 @@ class DayPlay:
 
         self.t.section("不在名单的人 Someone outside the roster")
         self.private("visitor01", "36.5")
+
+        self.t.section("统一发布 A bureau notice, acknowledged")
+        self.clock.at("08:10")
+        self.notice("关于做好开学前准备工作的通知",
+                    "请各校对照开学准备清单逐项落实，并于本周五前完成重点场室消毒。")
+        principals = [r for r in self.rows if r.role == "principal"]
+        for p in principals[:2]:                          # two of three principals read it
+            self.private(p.userid, "收到")
+        self.private(principals[0].userid, "清单 1 已完成")
+
+        self.t.section("物资储备 Supplies counted, one school short")
+        self.clock.at("08:20")
+        self.private(principals[0].userid, "物资 口罩300个 消毒液2升")
+        self.plan()
 
         self.t.section("08:30 提醒未报 Reminders")
         self.clock.at("08:30")
@@ -342,8 +373,24 @@ class DayPlay:
         self.job("digest")
         bureau = next(r for r in self.rows if r.role == "bureau")
         self.private(bureau.userid, "统计")
+        self.private(bureau.userid, "摸排")
 
     quiet_count = 0
+    returned = None
+
+    def notice(self, title: str, body: str) -> None:
+        from storage.notices import queue_notice
+        with self.services.sessions() as s, s.begin():
+            queued = queue_notice(s, self.config, title=title, body=body, now=self.clock())
+        self.t.say(f"🏛  教育局 notice send --title {title}：第{queued.id}号通知")
+        self.deliver()
+
+    def plan(self) -> None:
+        from handlers.supplies import plan_text
+        from storage.supplies import district_plans
+        with self.services.sessions() as s:
+            plans = district_plans(s, self.config, self.clock.now.date())
+        self.t.say("🏛  教育局 supplies plan：\n" + plan_text(plans, self.clock.now.date()))
 
     def quiet(self, userid: str, text: str) -> None:
         """A report sent through the webhook but left out of the printed transcript."""
@@ -382,6 +429,25 @@ class DayPlay:
                                             absent=sick, sick_absent=sick, fever=0,
                                             reported_by_id=h.id, message_id=None)
 
+    def seed_supplies(self, day: dt.date) -> None:
+        """Counts two days old of every school but the one whose principal counts in the day's
+        play: stock the plan can draw on."""
+        from sqlalchemy import select
+
+        from storage.models import School
+        from storage.supplies import save_count
+        counted = dt.datetime.combine(day - dt.timedelta(days=2), dt.time(1, 0))
+        with self.services.sessions() as s, s.begin():
+            schools = list(s.scalars(select(School).order_by(School.name)))
+            first = next(r.school for r in self.rows if r.role == "principal")
+            for school in schools:
+                if school.name == first:
+                    continue
+                for item, quantity in (("口罩", 4000), ("消毒液", 60)):
+                    save_count(s, school_id=school.id, item=self.config.supply(item),
+                               quantity=quantity, day=counted.date(), now=counted,
+                               reported_by_id=None, message_id=None)
+
     def write_outputs(self, day: dt.date, outdir: Path) -> tuple[Path, Path]:
         chart = outdir / f"trend-{day}.png"
         images = [r for r in self.standin.received if (r.get("json") or {}).get("msgtype") == "image"]
@@ -390,5 +456,5 @@ class DayPlay:
         xlsx = outdir / f"records-{day}.xlsx"
         from bot.export import export
         with self.services.sessions() as s:
-            export(s, day - dt.timedelta(days=20), day, xlsx, self.config.tz)
+            export(s, day - dt.timedelta(days=20), day, xlsx, self.config.tz, config=self.config)
         return chart, xlsx

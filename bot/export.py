@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
+import re
 import sys
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from handlers.digest import SYMPTOM_NAMES, check_label
+from handlers.digest import check_label
+from handlers.health import is_abnormal, symptom_name
 from storage import records as store
 from storage.models import ClassReport, HealthRecord
 
 RECORD_HEADER = ["日期 day", "检次 check", "学校 school", "班级 class", "姓名 name",
                  "体温 temperature", "症状 symptoms", "异常 abnormal", "报告人 reported by",
-                 "报告时间 reported at", "更正记录 history"]
+                 "报告时间 reported at", "更正记录 history", "病假缺勤 sick absentee"]
 CLASS_HEADER = ["日期 day", "检次 check", "学校 school", "班级 class", "应到 expected",
                 "实到 present", "缺勤 absent", "因病缺勤 sick absent", "发热 fever",
                 "报告人 reported by", "报告时间 reported at", "更正记录 history"]
@@ -40,10 +43,27 @@ class ExportError(Exception):
 
 
 def safe_cell(value):
-    """Neutralises spreadsheet formula injection in text cells."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
+    """Neutralises spreadsheet formula injection in text cells, and drops the control
+    characters a worksheet cannot hold (ESC, NUL, …: a school or name stored with them must
+    still export; tab, CR and LF stay)."""
+    if isinstance(value, str):
+        value = _ILLEGAL.sub("", value)
+        if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            return "'" + value
     return value
+
+
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")     # = openpyxl's ILLEGAL_CHARACTERS_RE
+
+
+def _private(path: Path, mode: str, **kw):
+    """`open(path, mode)` for a new or replaced file readable by its owner only (0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)                 # an existing file keeps its mode through O_TRUNC
+    except OSError:
+        pass
+    return os.fdopen(fd, mode, **kw)
 
 
 def _local(t: dt.datetime | None, tz) -> str:
@@ -62,7 +82,8 @@ def _history_text(rows, describe, tz) -> str:
 
 
 def record_rows(session: Session, start: dt.date, end: dt.date, tz, *,
-                school: str | None = None) -> list[list]:
+                school: str | None = None, threshold: float | None = None) -> list[list]:
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
     all_rows = store.records_between(session, start, end, include_history=True)
     history: dict[tuple, list[HealthRecord]] = {}
     for r in all_rows:
@@ -71,7 +92,7 @@ def record_rows(session: Session, start: dt.date, end: dt.date, tz, *,
 
     def describe(r):
         t = "" if r.temperature is None else f"{r.temperature:.1f}℃ "
-        return t + ("、".join(SYMPTOM_NAMES.get(s, s) for s in r.symptom_list) or "无症状")
+        return t + ("、".join(symptom_name(s) for s in r.symptom_list) or "无症状")
 
     out = []
     for r in all_rows:
@@ -83,10 +104,11 @@ def record_rows(session: Session, start: dt.date, end: dt.date, tz, *,
         out.append([
             r.day.isoformat(), r.check, p.school_name or "", p.class_name or "", p.name,
             "" if r.temperature is None else round(r.temperature, 1),
-            "、".join(SYMPTOM_NAMES.get(s, s) for s in r.symptom_list),
-            "是" if r.abnormal else "否",
+            "、".join(symptom_name(s) for s in r.symptom_list),
+            "是" if is_abnormal(r.temperature, r.symptom_list, threshold) else "否",
             r.reported_by.name if r.reported_by else "", _local(r.created_at, tz),
             _history_text(history.get((r.person_id, r.day, r.check), []), describe, tz),
+            "是" if r.absent else "",
         ])
     return out
 
@@ -219,9 +241,11 @@ def export_xlsx_bytes(session: Session, start: dt.date, end: dt.date, tz, *, con
     import io
 
     buf = io.BytesIO()
-    _write_xlsx(buf, record_rows(session, start, end, tz, school=school),
+    threshold = config.fever_threshold if config is not None else None
+    _write_xlsx(buf, record_rows(session, start, end, tz, school=school, threshold=threshold),
                 class_rows(session, start, end, tz, school=school),
-                summary_rows(session, start, end, config=config, school=school))
+                summary_rows(session, start, end, config=config, school=school),
+                extra_sheets(session, start, end, config, school=school))
     return buf.getvalue()
 
 
@@ -241,9 +265,10 @@ def export(session: Session, start: dt.date, end: dt.date, out: str | Path, tz, 
         raise ExportError(f"{path.name}: the file must end in .csv or .xlsx")
     if path.parent and not path.parent.exists():
         raise ExportError(f"folder {path.parent} does not exist")
-    rows = record_rows(session, start, end, tz)
+    rows = record_rows(session, start, end, tz,
+                       threshold=config.fever_threshold if config is not None else None)
     if suffix == ".csv":
-        with open(path, "w", newline="", encoding="utf-8-sig") as f:   # BOM: Excel reads UTF-8
+        with _private(path, "w", newline="", encoding="utf-8-sig") as f:   # BOM: Excel reads UTF-8
             w = csv.writer(f)
             w.writerow(RECORD_HEADER)
             for row in rows:
@@ -251,12 +276,34 @@ def export(session: Session, start: dt.date, end: dt.date, out: str | Path, tz, 
     else:
         summaries = summary_rows(session, start, end, config=config,
                                  progress=_auto_progress(start, end, progress))
-        _write_xlsx(path, rows, class_rows(session, start, end, tz), summaries)
+        with _private(path, "wb") as f:
+            _write_xlsx(f, rows, class_rows(session, start, end, tz), summaries,
+                        extra_sheets(session, start, end, config))
     return len(rows)
 
 
+def extra_sheets(session: Session, start: dt.date, end: dt.date, config, *,
+                 school: str | None = None) -> list[tuple[str, list]]:
+    """The district's other jobs as sheets (title, header row first): 物资, 摸排."""
+    if config is None:
+        return []
+    from storage.roster_queries import school_id_of
+    from storage.supplies import supplies_sheet_rows
+    from storage.whereabouts import watch_sheet_rows
+
+    out = []
+    school_id = school_id_of(session, school) if school is not None else None
+    if school is None or school_id is not None:
+        out.append(("watch 摸排", watch_sheet_rows(session, start, end, school_id=school_id,
+                                                   returned_days=config.watch.observe_days)))
+    if config.supplies:
+        out.append(("supplies 物资", supplies_sheet_rows(session, config, start, end, school=school)))
+    return out
+
+
 def _write_xlsx(path, rows: list[list], classes: list[list],
-                summaries: list[list] | None = None) -> None:
+                summaries: list[list] | None = None,
+                extra: list[tuple[str, list]] = ()) -> None:
     from openpyxl import Workbook
 
     wb = Workbook()
@@ -276,6 +323,11 @@ def _write_xlsx(path, rows: list[list], classes: list[list],
         for row in summaries:
             ws3.append([safe_cell(v) for v in row])
         sheets.append(ws3)
+    for title, table in extra:
+        sheet = wb.create_sheet(title)
+        for row in table:
+            sheet.append([safe_cell(v) for v in row])
+        sheets.append(sheet)
     for sheet in sheets:
         sheet.freeze_panes = "A2"
         for cell in sheet[1]:

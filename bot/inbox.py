@@ -17,14 +17,18 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.commands import answer_command
-from bot.config import Config
-from handlers import replies
+from bot.commands import CommandContext, answer_command
+from bot.topics import TopicContext, answer_chatter, answer_topic
+from handlers.config import Config
+from handlers import followup, replies
+from handlers.clock import to_utc
+from handlers.outgoing import Outgoing
 from handlers.conversation import Decision, Sender, decide
-from handlers.parser import parse
+from handlers.parser import parse, reads_at_once
 from storage import records as store
 from storage.models import InboundMessage, Person, School
-from storage.scope import load_scope
+from storage.outbox_queue import enqueue
+from storage.scope import load_names, load_scope
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +97,7 @@ class Inbox:
                     "channel": inbound.channel, "msg_key": inbound.msg_key,
                     "sender": inbound.sender, "chat_id": inbound.chat_id,
                     "msg_type": inbound.msg_type, "content": inbound.content,
-                    "body": inbound.body, "received_at": _utc(now)}).scalar_one()
+                    "body": inbound.body, "received_at": to_utc(now)}).scalar_one()
             except IntegrityError:
                 raise _Duplicate() from None
             reply, outcome = self._handle(s, msg_id, inbound, now)
@@ -113,16 +117,33 @@ class Inbox:
         sender = Sender(person.id, person.userid, person.name, person.role,
                         person.school_name, person.class_name)
         today = now.astimezone(self.config.tz).date()
-        result = parse(inbound.content or "", today, self.config.fever_threshold)
-        if result.kind in ("report", "invalid") and not inbound.addressed:
+        text = inbound.content or ""
+        names = None
+        if person.role in ("head_teacher", "principal") and not reads_at_once(text):
+            # The school's names, so that a roster name is read as a name wherever it stands
+            # (Tom, 胡 杰, 扎西); the common `36.5` is read without them.
+            names = load_names(s, person.school_id)
+        result = parse(text, today, self.config.fever_threshold, names=names)
+        if result.kind in ("report", "invalid", "other") and not inbound.addressed:
             # In a group, a report counts only when the bot is @-mentioned.
             return None, "ignored"
+        if result.kind in ("other", "unrecognized") and inbound.addressed:
+            ctx = TopicContext(s, self.config, s.get(Person, person.id), result,
+                               inbound.content or "", now.astimezone(self.config.tz), today,
+                               inbound.in_group, msg_id)
+            if result.kind == "other":
+                return answer_topic(ctx), "other"
+            reply = answer_chatter(ctx)
+            if reply is not None:
+                return reply, "other"
         scope = _ScopeOnDemand(s, person) if result.kind == "report" else None
-        decision = decide(result, sender, scope, addressed=inbound.addressed, in_group=inbound.in_group)
+        decision = decide(result, sender, scope, addressed=inbound.addressed, in_group=inbound.in_group,
+                          text=text)
         if decision.outcome == "command":
             check = self.check_for(None, today, now)
-            return answer_command(s, self.config, s.get(Person, person.id), decision.command,
-                                  now, check, in_group=inbound.in_group), "command"
+            ctx = CommandContext(s, self.config, s.get(Person, person.id), now, check,
+                                 in_group=inbound.in_group, msg_id=msg_id, hooks=tuple(self.hooks))
+            return answer_command(ctx, decision.command), "command"
         if decision.outcome != "recorded":
             return decision.reply, decision.outcome
         return self._record(s, msg_id, person, decision, now, inbound), "recorded"
@@ -130,14 +151,25 @@ class Inbox:
     def _record(self, s: Session, msg_id: int, person, decision: Decision,
                 now: dt.datetime, inbound: Inbound) -> str:
         check = self.check_for(decision.session, decision.day, now)
-        utc_now = _utc(now)
-        saved = []
+        utc_now = to_utc(now)
+        saved, returned = [], []
+        back = followup.says_returned(inbound.content or "")
         for draft in decision.records:
+            if back and _only_named(draft):
+                # `张三 返校`: closes the follow-up; the day's health record stays as it is
+                store.close_followup(s, person_id=draft.person_id, day=decision.day,
+                                     closed_by_id=person.id, message_id=msg_id, now=utc_now)
+                returned.append(draft.name)
+                continue
             new, old = store.save_record(
                 s, person_id=draft.person_id, day=decision.day, check=check,
                 temperature=draft.temperature, symptoms=draft.symptoms, abnormal=draft.abnormal,
-                reported_by_id=person.id, message_id=msg_id, now=utc_now)
+                reported_by_id=person.id, message_id=msg_id, now=utc_now,
+                absent=draft.absent)
             saved.append((draft, new, old))
+        if returned and not saved and decision.class_report is None:
+            names = [replies.mask(n) if inbound.in_group else n for n in returned]
+            return followup.closed_reply(names)
         class_saved = None
         if decision.class_report is not None:
             c = decision.class_report.summary
@@ -149,8 +181,19 @@ class Inbox:
             class_saved = (new, old)
         for hook in self.hooks:
             hook.on_recorded(s, RecordedEvent(person, decision.day, check, saved, class_saved, now))
-        return compose_recorded_reply(self.config, decision.day, check, saved, class_saved,
-                                      in_group=inbound.in_group, sender=person)
+        reply = compose_recorded_reply(self.config, decision.day, check, saved, class_saved,
+                                       in_group=inbound.in_group, sender=person, decision=decision)
+        if returned:
+            reply += "\n" + followup.closed_reply(
+                [replies.mask(n) if inbound.in_group else n for n in returned])
+        if inbound.in_group and person.userid and any(not d.is_sender for d, _n, _o in saved):
+            # the details the group did not see go to the sender privately
+            full = compose_recorded_reply(self.config, decision.day, check, saved, class_saved,
+                                          in_group=False, sender=person, decision=decision)
+            enqueue(s, [Outgoing("person", person.userid, "text", part, f"reply:{msg_id}:{i}")
+                        for i, part in enumerate(replies.private_parts(full))],
+                    source="reply", now=now)
+        return reply
 
     def check_for(self, session_word: str | None, day: dt.date, now: dt.datetime) -> str:
         """The check a report belongs to: the one it names, else the one open at `now`."""
@@ -178,9 +221,11 @@ class RecordedEvent:
 
 
 def compose_recorded_reply(config: Config, day, check, saved, class_saved, *, in_group: bool,
-                           sender) -> str:
+                           sender, decision: Decision | None = None) -> str:
     check_text = replies.check_label(check, config.checks[0].name)
     threshold = config.fever_threshold
+    if decision is not None and decision.listed:
+        return _list_reply(config, day, check_text, saved, decision, in_group=in_group)
     lines = []
     if len(saved) == 1 and saved[0][0].is_sender and class_saved is None:
         draft, _new, old = saved[0]
@@ -200,9 +245,9 @@ def compose_recorded_reply(config: Config, day, check, saved, class_saved, *, in
         any_abnormal |= draft.abnormal
         name = draft.name
         if in_group and not draft.is_sender:
+            # a group sees that someone else was recorded, never their reading
             name = replies.mask(name)
-        if in_group and draft.abnormal and not draft.is_sender:
-            detail = "异常（详情已私信）"
+            detail = "异常（详情已私信）" if draft.abnormal else "已记录"
         else:
             detail = replies.reading_text(draft.temperature, draft.symptoms, draft.abnormal,
                                           threshold)
@@ -210,8 +255,33 @@ def compose_recorded_reply(config: Config, day, check, saved, class_saved, *, in
     return replies.recorded_many(day, check_text, lines, any_abnormal)
 
 
-def _utc(t: dt.datetime) -> dt.datetime:
-    return t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+def _list_reply(config: Config, day, check_text: str, saved, decision: Decision, *,
+                in_group: bool) -> str:
+    """A 接龙 or numbered list: how many were recorded and whom, who is abnormal, the lines not
+    understood, the names not recorded and the class's students the list leaves out. In a group
+    other people's names are masked and their readings stay private."""
+    threshold = config.fever_threshold
+    names, abnormal = [], []
+    for draft, _new, _old in saved:
+        shown = draft.name if draft.is_sender or not in_group else replies.mask(draft.name)
+        names.append(shown + ("（本人）" if draft.is_sender else ""))
+        if draft.abnormal:
+            if in_group and not draft.is_sender:
+                abnormal.append(f"{shown} 异常（详情已私信）")
+            else:
+                abnormal.append(f"{shown} " + replies.reading_text(
+                    draft.temperature, draft.symptoms, draft.abnormal, threshold))
+    return replies.recorded_list(
+        day, check_text, names, abnormal,
+        unread=() if in_group else decision.unread, unread_count=len(decision.unread),
+        problems=() if in_group else decision.problems, problem_count=len(decision.problems),
+        missing=[replies.mask(n) if in_group else n for n in decision.missing])
+
+
+def _only_named(draft) -> bool:
+    """A student named without any reading (张三 返校)."""
+    return (not draft.is_sender and draft.temperature is None and not draft.symptoms
+            and not draft.abnormal)
 
 
 _INSERT_MESSAGE = insert(InboundMessage).returning(InboundMessage.id)

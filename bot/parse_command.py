@@ -11,7 +11,8 @@ import json
 from handlers.parser import ParseResult, parse
 from handlers.replies import reading_text
 
-KIND_NAMES = {"report": "报告", "command": "命令", "unrecognized": "闲聊（不回复）", "invalid": "拒收"}
+KIND_NAMES = {"report": "报告", "command": "命令", "unrecognized": "闲聊（不回复）", "invalid": "拒收",
+              "other": "其他工作"}
 
 
 def run(stdin, stdout, *, jsonl: bool, today: dt.date | None, fever_threshold: float) -> int:
@@ -47,6 +48,8 @@ def describe(r: ParseResult, threshold: float) -> str:
     head = KIND_NAMES.get(r.kind, r.kind)
     if r.kind == "command":
         return f"{head} {r.command}"
+    if r.kind == "other":
+        return f"{head} {r.topic}"
     if r.kind == "unrecognized":
         return head
     if r.kind == "invalid":

@@ -1,19 +1,20 @@
 """Dashboard passwords: `set_password(config, userid, password)` for `python -m bot passwd`.
 
 Only principals and bureau people log in to the dashboard. The password is stored as a
-werkzeug hash (scrypt) in `Person.password_hash`; setting a new one ends every session signed
-with the old one (a session carries a fingerprint of the hash it logged in with).
+werkzeug hash (scrypt) in `Person.password_hash`; setting a new one ends every session of that
+person: their server-side sessions are deleted, and a session also carries a fingerprint of
+the hash it logged in with.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from storage.db import make_engine, make_sessionmaker, session_scope
-from storage.models import Person
+from storage.models import DashboardSession, Person
 
 LOGIN_ROLES = ("bureau", "principal")
 MIN_LENGTH = 8
@@ -54,6 +55,7 @@ def set_password(config, userid: str, password: str) -> None:
                     f"{userid} ({person.name}) is a {person.role}; only principals and bureau "
                     "people can log in to the dashboard")
             person.password_hash = generate_password_hash(password)
+            s.execute(delete(DashboardSession).where(DashboardSession.person_id == person.id))
     finally:
         engine.dispose()
 

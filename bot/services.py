@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from wechatpy.enterprise.crypto import WeChatCrypto
 
-from bot.config import Config
+from handlers.config import Config
 from bot.inbox import Inbox
 from storage.db import make_engine, make_sessionmaker
 

@@ -12,14 +12,14 @@ into as many messages as needed, repeating the title with （续n） on each con
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from handlers.figures import DaySnapshot, FollowUpRow, PersonRow, RecordRow, SchoolFigures
-
-from handlers.parser import SYMPTOM_NAMES
-from handlers.replies import check_name as check_label, day_label, mask  # noqa: F401
+from handlers.figures import (DistrictTotals, FollowUpRow, PersonRow, RecordRow, SchoolFigures,
+                              SchoolTally, attention_order, district_totals)
+from handlers.clock import local_text
+from handlers.health import effective_symptoms, symptom_name
+from handlers.replies import check_name as check_label, day_label, escape_md, mask
 
 GROUP_LIMIT = 4096        # bytes: WeCom group robot markdown
 PERSON_LIMIT = 2048       # bytes: WeCom app message (text or markdown) to a person
@@ -27,148 +27,11 @@ NAMES_PER_LINE = 10       # long name lists wrap into lines a phone shows whole
 ZERO_REPORT = "零报告：今日无发热、无因病缺勤"
 
 
-# ---------------------------------------------------------------------------------- figures
-
-def symptom_name(code: str) -> str:
-    return SYMPTOM_NAMES.get(code, code)
-
-
-def has_fever(record: RecordRow, threshold: float) -> bool:
-    """A stated fever, or a temperature at or above the threshold."""
-    return "fever" in record.symptoms or (
-        record.temperature is not None and record.temperature >= threshold)
-
-
-def record_symptoms(record: RecordRow, threshold: float) -> tuple[str, ...]:
-    """The record's symptoms with "fever" added when only the temperature says so."""
-    if has_fever(record, threshold) and "fever" not in record.symptoms:
-        return ("fever", *record.symptoms)
-    return tuple(record.symptoms)
-
-
-def symptom_counts(fig: SchoolFigures, threshold: float) -> dict[str, int]:
-    """People per symptom among the school's individual reports (fever by temperature too)."""
-    counts: Counter[str] = Counter()
-    for _p, r in fig.abnormal_people:
-        counts.update(set(record_symptoms(r, threshold)))
-    return dict(counts)
-
-
-@dataclass(frozen=True)
-class SchoolTally:
-    """The numbers one school contributes to a digest line, a chart point or a summary row."""
-    school: str
-    staff_reported: int
-    staff_expected: int
-    classes_reported: int
-    classes_expected: int
-    expected: int           # 应到
-    present: int            # 实到
-    absent: int             # 缺勤
-    sick_absent: int        # 因病缺勤
-    fevers: int             # 发热 (people, counted once)
-    missing: int            # staff + classes still missing
-
-    @property
-    def reported(self) -> int:
-        return self.staff_reported + self.classes_reported
-
-    @property
-    def due(self) -> int:
-        return self.staff_expected + self.classes_expected
-
-    @property
-    def reported_nothing(self) -> bool:
-        return self.due > 0 and self.reported == 0
-
-
-def fever_counts(snapshot: DaySnapshot, threshold: float) -> dict[str, int]:
-    """Fevers per school, each person once, in one pass over the snapshot.
-
-    Staff count from their own reports. A class counts the larger of the fevers its head
-    teacher states in the class summary and its students reported one by one with a fever
-    (the same child is often in both).
-    """
-    staff: Counter[str] = Counter()
-    students: Counter[tuple[str, str]] = Counter()
-    for pid, r in snapshot.records.items():
-        p = snapshot.person(pid)
-        if p is None or not p.school or not has_fever(r, threshold):
-            continue
-        if p.role == "student" and p.class_name:
-            students[(p.school, p.class_name)] += 1
-        else:
-            staff[p.school] += 1
-    stated = {key: (row.fever or 0) for key, row in snapshot.class_reports.items()}
-    out: Counter[str] = Counter(staff)
-    for key in set(stated) | set(students):
-        out[key[0]] += max(stated.get(key, 0), students.get(key, 0))
-    return dict(out)
-
-
-def fever_count(snapshot: DaySnapshot, school: str, threshold: float) -> int:
-    """One school's fevers (see `fever_counts`)."""
-    return fever_counts(snapshot, threshold).get(school, 0)
-
-
-def tally(snapshot: DaySnapshot, fig: SchoolFigures, threshold: float, *,
-          fevers: int | None = None) -> SchoolTally:
-    if fevers is None:
-        fevers = fever_count(snapshot, fig.school, threshold)
-    return SchoolTally(
-        school=fig.school, staff_reported=fig.staff_reported, staff_expected=fig.staff_expected,
-        classes_reported=fig.classes_reported, classes_expected=fig.classes_expected,
-        expected=fig.expected, present=fig.present, absent=fig.absent,
-        sick_absent=fig.sick_absent, fevers=fevers,
-        missing=len(fig.missing_staff) + len(fig.missing_classes))
-
-
-def tallies(snapshot: DaySnapshot, figs: Sequence[SchoolFigures], threshold: float
-            ) -> list[SchoolTally]:
-    counts = fever_counts(snapshot, threshold)
-    return [tally(snapshot, f, threshold, fevers=counts.get(f.school, 0)) for f in figs]
-
-
-@dataclass(frozen=True)
-class DistrictTotals:
-    schools: int
-    schools_silent: int
-    staff_reported: int
-    staff_expected: int
-    classes_reported: int
-    classes_expected: int
-    expected: int
-    present: int
-    absent: int
-    sick_absent: int
-    fevers: int
-
-    @property
-    def rate(self) -> float | None:
-        """Reporting rate in percent (staff and classes together), None with nothing due."""
-        due = self.staff_expected + self.classes_expected
-        return None if due == 0 else 100.0 * (self.staff_reported + self.classes_reported) / due
-
-
-def district_totals(tallies: Sequence[SchoolTally]) -> DistrictTotals:
-    return DistrictTotals(
-        schools=len(tallies), schools_silent=sum(1 for t in tallies if t.reported_nothing),
-        staff_reported=sum(t.staff_reported for t in tallies),
-        staff_expected=sum(t.staff_expected for t in tallies),
-        classes_reported=sum(t.classes_reported for t in tallies),
-        classes_expected=sum(t.classes_expected for t in tallies),
-        expected=sum(t.expected for t in tallies), present=sum(t.present for t in tallies),
-        absent=sum(t.absent for t in tallies), sick_absent=sum(t.sick_absent for t in tallies),
-        fevers=sum(t.fevers for t in tallies))
-
-
 # ---------------------------------------------------------------------------------- text
 
 def as_of(taken_at: dt.datetime, tz) -> str:
     """HH:MM in the local time zone; a naive datetime is UTC (as stored)."""
-    if taken_at.tzinfo is None:
-        taken_at = taken_at.replace(tzinfo=dt.timezone.utc)
-    return taken_at.astimezone(tz).strftime("%H:%M")
+    return local_text(taken_at, tz, "%H:%M")
 
 
 def name_lines(label: str, names: list[str], unit: str = "人",
@@ -237,7 +100,7 @@ def reading(r: RecordRow, threshold: float) -> str:
     parts = []
     if r.temperature is not None:
         parts.append(f"{r.temperature:.1f}℃")
-    symptoms = record_symptoms(r, threshold)
+    symptoms = effective_symptoms(r.temperature, r.symptoms, threshold)
     if symptoms:
         parts.append("、".join(symptom_name(s) for s in symptoms))
     return " ".join(parts) or "异常"
@@ -253,45 +116,64 @@ def who(p: PersonRow) -> str:
     return (p.class_name or "") + ROLE_LABELS.get(p.role, "教职工")
 
 
+def completeness_line(fig: SchoolFigures) -> str | None:
+    """零报告 for a complete, clean school; 未报齐：班级3个、教职工2人 when anything due is missing."""
+    if fig.zero_report:
+        return f'<font color="info">{ZERO_REPORT}</font>'
+    if not fig.complete:
+        parts = []
+        if fig.missing_classes:
+            parts.append(f"班级{len(fig.missing_classes)}个")
+        if fig.missing_staff:
+            parts.append(f"教职工{len(fig.missing_staff)}人")
+        return f'<font color="warning">未报齐：{"、".join(parts)}</font>'
+    return None
+
+
 def school_digest(fig: SchoolFigures, *, day: dt.date, check: str, taken_at: dt.datetime,
-                  tz, threshold: float, fevers: int, masked: bool,
-                  followups: Sequence[FollowUpRow] = (), limit: int | None = None) -> list[str]:
+                  tz, threshold: float, masked: bool,
+                  followups: Sequence[FollowUpRow] = (), extra_lines: Sequence[str] = (),
+                  limit: int | None = None) -> list[str]:
     """The school's digest, split into messages of at most `limit` bytes.
 
-    `fevers`: the school's fever count (see `fever_count`). `masked=True`: the group version,
+    `masked=True`: the group version (counts, masked names of who is missing, nobody's health),
     `masked=False`: the principal's, with names, readings and the follow-up list.
+    `extra_lines`: further sections (摸排, supplies, notices …), already worded for the audience.
     """
     limit = limit or (GROUP_LIMIT if masked else PERSON_LIMIT)
-    title = f"**{fig.school} {day_label(day)} {check_label(check)}日报**"
+    title = f"**{escape_md(fig.school)} {day_label(day)} {check_label(check)}日报**"
     lines = [
-        f"教职工已报 {fig.staff_reported}/{fig.staff_expected}",
+        f"教职工已报 {fig.staff_reported}/{fig.staff_expected}"
+        + (f"（请假{len(fig.staff_on_leave)}人）" if fig.staff_on_leave else ""),
         f"班级已报 {fig.classes_reported}/{fig.classes_expected}",
         f"应到{fig.expected} 实到{fig.present} 缺勤{fig.absent} 因病缺勤{fig.sick_absent}",
+        f"发热 {fig.fevers}人",
     ]
-    counts = symptom_counts(fig, threshold)
-    lines.append(f"发热 {fevers}人")
-    others = {s: n for s, n in counts.items() if s != "fever"}
+    others = {s: n for s, n in fig.symptom_counts.items() if s != "fever"}
     if others:
         lines.append("其他症状：" + symptom_text(others))
-    reported = fig.staff_reported + fig.classes_reported > 0
-    if reported and fevers == 0 and fig.sick_absent == 0 and not fig.abnormal_people:
-        lines.append(f'<font color="info">{ZERO_REPORT}</font>')
+    status = completeness_line(fig)
+    if status:
+        lines.append(status)
     if not masked and fig.abnormal_people:
         lines.append(f"体温/症状异常（{len(fig.abnormal_people)}人）：")
         for p, r in fig.abnormal_people:
-            lines.append(f"· {p.name}（{who(p)}）{reading(r, threshold)}")
+            lines.append(f"· {escape_md(p.name)}（{escape_md(who(p))}）{reading(r, threshold)}")
     if fig.missing_classes:
-        lines += name_lines("未报班级", [c.class_name for c in fig.missing_classes], "个")
+        lines += name_lines("未报班级", [escape_md(c.class_name) for c in fig.missing_classes], "个")
     if fig.missing_staff:
-        staff_names = [mask(p.name) if masked else p.name for p in fig.missing_staff]
+        staff_names = [mask(escape_md(p.name)) if masked else escape_md(p.name)
+                       for p in fig.missing_staff]
         lines += name_lines("未报教职工", staff_names)
     if fig.complete:
         lines.append("全部已报 ✅")
+    lines += list(extra_lines)
     if not masked and followups:
         lines.append(f"因病缺勤追踪（{len(followups)}人）：")
         for f in followups:
             sym = "、".join(symptom_name(s) for s in f.symptoms) or "未注明症状"
-            lines.append(f"· {f.name}（{f.class_name or '—'}）{sym}，缺勤第{f.days_absent}天")
+            lines.append(f"· {escape_md(f.name)}（{escape_md(f.class_name or '—')}）{sym}，"
+                         f"缺勤第{f.days_absent}天")
         lines.append("学生返校后由班主任发送“姓名 返校”销号，如：张三 返校")
     footer = f"> 数据截至 {as_of(taken_at, tz)}"
     return split_lines(title, lines, limit, footer)
@@ -310,23 +192,28 @@ def _rate(t: DistrictTotals) -> str:
 
 
 def school_line(t: SchoolTally) -> str:
-    text = (f"· {t.school}：教职工{t.staff_reported}/{t.staff_expected} "
+    text = (f"· {escape_md(t.school)}：教职工{t.staff_reported}/{t.staff_expected} "
             f"班级{t.classes_reported}/{t.classes_expected} 发热{t.fevers} 因病缺勤{t.sick_absent}")
     if t.reported_nothing:
         return f'<font color="warning">{text} 未报告</font>'
     missing_staff = t.staff_expected - t.staff_reported
     missing_classes = t.classes_expected - t.classes_reported
     if t.missing:
-        text += f" 未报：教职工{missing_staff} 班级{missing_classes}"
+        text += f" 未报齐：教职工{missing_staff} 班级{missing_classes}"
+    elif t.zero_report:
+        text += " 零报告"
     return text
 
 
 def district_digest(tallies: Sequence[SchoolTally], *, day: dt.date, check: str,
                     taken_at: dt.datetime, tz, previous: Sequence[SchoolTally] | None = None,
                     previous_day: dt.date | None = None, alerts: Sequence[str] = (),
+                    extra_lines: Sequence[str] = (), title: str = "全区",
                     limit: int = GROUP_LIMIT) -> list[str]:
-    """The bureau's digest; `previous` is the previous school day's tallies (same check)."""
-    title = f"**全区 {day_label(day)} {check_label(check)}日报**"
+    """The bureau's digest; `previous` is the previous school day's tallies (same check).
+
+    `title`: whose schools these are (全区, or a liaison's 您联系的学校（3所）)."""
+    title = f"**{title} {day_label(day)} {check_label(check)}日报**"
     total = district_totals(tallies)
     lines = [
         f"学校 {total.schools}所，未报告 {total.schools_silent}所，上报率 {_rate(total)}",
@@ -335,8 +222,10 @@ def district_digest(tallies: Sequence[SchoolTally], *, day: dt.date, check: str,
         f"应到{total.expected} 实到{total.present} 缺勤{total.absent} 因病缺勤{total.sick_absent}",
         f"发热 {total.fevers}人",
     ]
-    if total.staff_reported + total.classes_reported and total.fevers == 0 and total.sick_absent == 0:
-        lines.append(f'<font color="info">{ZERO_REPORT}</font>')
+    if total.zero_report:
+        lines.append(f'<font color="info">{ZERO_REPORT}（全区）</font>')
+    else:
+        lines.append(f"零报告 {total.schools_zero_report}所，未报齐 {total.schools_incomplete}所")
     if previous is not None and previous_day is not None:
         before = district_totals(previous)
         rate_change = ("" if total.rate is None or before.rate is None
@@ -345,9 +234,30 @@ def district_digest(tallies: Sequence[SchoolTally], *, day: dt.date, check: str,
                      f"因病缺勤{_signed(total.sick_absent - before.sick_absent)}{rate_change}")
     if alerts:
         lines.append(f'<font color="warning">预警（{len(alerts)}）：</font>')
-        lines += [f"· {a}" for a in alerts]
-    lines.append("各校情况（未报告的学校在前）：")
-    order = sorted(tallies, key=lambda t: (not t.reported_nothing, -t.missing, t.school))
-    lines += [school_line(t) for t in order]
+        lines += [f"· {escape_md(a)}" for a in alerts]
+    lines += list(extra_lines)
+    lines.append("各校情况（未报告、未报齐的学校在前）：")
+    lines += [school_line(t) for t in attention_order(tallies)]
     footer = f"> 数据截至 {as_of(taken_at, tz)}"
     return split_lines(title, lines, limit, footer)
+
+
+SOURCE_NAMES = {"alert": "体温异常提醒", "cluster": "聚集预警", "remind": "提醒", "escalate": "督办",
+                "digest": "日报", "notice": "通知", "retraction": "更正", "reply": "私信回复",
+                "surveillance": "异常信号预警", "supplies": "物资提醒", "lowstock": "物资不足提醒",
+                "notice-remind": "通知提醒", "whereabouts": "摸排提醒", "open": "开始提示"}
+
+
+def failed_lines(failed: Sequence) -> list[str]:
+    """⚠️ 近24小时有3条消息发送失败（体温异常提醒2、日报1），最近一条：errcode 60020 …"""
+    if not failed:
+        return []
+    kinds: dict[str, int] = {}
+    for f in failed:
+        name = SOURCE_NAMES.get(f.source, f.source)
+        kinds[name] = kinds.get(name, 0) + 1
+    last = failed[-1]
+    reason = escape_md(last.error)[:120]
+    return [f'<font color="warning">近24小时有{len(failed)}条消息发送失败'
+            f'（{"、".join(f"{k}{n}" for k, n in kinds.items())}）</font>',
+            f"最近一条（{escape_md(last.target)}）：{reason}；请管理员运行 status 查看"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable
 
-from handlers.parser import SYMPTOM_NAMES
+from handlers.health import effective_symptoms, symptom_name
 
 SESSION_NAMES = {"morning": "晨检", "noon": "午检", "afternoon": "午检", "evening": "晚检"}
 
@@ -34,7 +34,23 @@ def check_label(check: str | None, default_check: str | None = None) -> str:
 
 
 def symptoms_text(symptoms: Iterable[str]) -> str:
-    return "、".join(SYMPTOM_NAMES.get(s, s) for s in symptoms)
+    return "、".join(symptom_name(s) for s in symptoms)
+
+
+# What a quoted value (a name, a school, a class) must not carry into WeCom markdown or text:
+# markup (<@all>, <font>, [link](…), **, `), line breaks, control and bidi characters.
+_MD_SWAP = str.maketrans({"<": "＜", ">": "＞", "[": "［", "]": "］", "*": "＊", "`": "｀",
+                          "\r": " ", "\n": " ", "\t": " "})
+_INVISIBLE = dict.fromkeys(
+    [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x200B, 0x200C, 0x200D, 0x200E, 0x200F,
+     *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF])
+
+
+def escape_md(value: str) -> str:
+    """A roster value as plain text inside a message: markup made inert, invisibles dropped."""
+    if not value:
+        return value
+    return value.translate(_MD_SWAP).translate(_INVISIBLE).lstrip("#>").strip()
 
 
 def reading_text(temperature: float | None, symptoms: Iterable[str], abnormal: bool,
@@ -43,9 +59,7 @@ def reading_text(temperature: float | None, symptoms: Iterable[str], abnormal: b
     parts = []
     if temperature is not None:
         parts.append(f"体温{temperature:.1f}℃")
-    symptoms = list(symptoms)
-    if temperature is not None and temperature >= threshold and "fever" not in symptoms:
-        symptoms = ["fever", *symptoms]
+    symptoms = effective_symptoms(temperature, symptoms, threshold)
     if symptoms:
         parts.append(symptoms_text(symptoms))
     if not abnormal:
@@ -133,3 +147,63 @@ def inactive_sender() -> str:
 
 def non_text_hint() -> str:
     return "暂时只能读取文字消息。报体温请直接发数字，如：36.5；发“帮助”查看写法。"
+
+
+def sent_privately(what: str) -> str:
+    """The group's answer when the details went to the sender privately."""
+    return f"{what}已私信发给您（详情已私信）。"
+
+
+def private_parts(text: str, limit: int = 2048) -> list[str]:
+    """A private text cut at line ends into parts of at most `limit` UTF-8 bytes."""
+    parts, current = [], ""
+    for line in text.split("\n"):
+        candidate = f"{current}\n{line}" if current else line
+        if current and len(candidate.encode("utf-8")) > limit:
+            parts.append(current)
+            candidate = line
+        while len(candidate.encode("utf-8")) > limit:
+            cut = limit
+            while len(candidate[:cut].encode("utf-8")) > limit:
+                cut -= 1
+            parts.append(candidate[:cut])
+            candidate = candidate[cut:]
+        current = candidate
+    if current or not parts:
+        parts.append(current)
+    return parts
+
+
+def recorded_list(day: dt.date, check_text: str, names: list[str], abnormal: list[str], *,
+                  unread=(), unread_count: int = 0, problems=(), problem_count: int = 0,
+                  missing=(), limit: int = 2000) -> str:
+    """The answer to a 接龙 or numbered list: how many were recorded and whom, who is abnormal,
+    the lines not understood (by number and text), the names not recorded, and the class's
+    students the list leaves out (`未在名单中：王五、赵六`). `unread`/`problems` empty with a
+    count: a group's answer, whose details went privately. Whom it recorded is shortened
+    (…等N人) to keep the answer within `limit` bytes."""
+    head = f"已记录：{day_label(day)}{' ' + check_text if check_text else ''} 共{len(names)}人"
+    tail = []
+    if abnormal:
+        tail.append(f"异常{len(abnormal)}人：" + "；".join(abnormal))
+    if unread:
+        tail.append("没看懂，未记录：" + "；".join(f"第{u.split('. ', 1)[0]}条“{u.split('. ', 1)[-1]}”"
+                                             for u in unread))
+    elif unread_count:
+        tail.append(f"另有{unread_count}条没看懂，未记录（详情已私信）")
+    if problems:
+        tail.append("未记录：" + "；".join(problems))
+    elif problem_count:
+        tail.append(f"另有{problem_count}人与名单不符，未记录（详情已私信）")
+    if missing:
+        tail.append("未在名单中：" + "、".join(missing))
+    if abnormal:
+        tail.append("⚠️ 有异常，已通知校长，请安排就医或居家观察并持续跟进。")
+    if unread or unread_count or problems or problem_count:
+        tail.append("请把未记录的几行改好后再发一次（已记录的会更正，不会重复）。")
+    rest = len("\n".join([head, *tail]).encode("utf-8")) + 1
+    shown = list(names)
+    while shown and len(("记录：" + "、".join(shown) + f"…等{len(names)}人").encode("utf-8")) + rest > limit:
+        shown = shown[:max(0, len(shown) - 5)]
+    who = "、".join(shown) if len(shown) == len(names) else "、".join(shown) + f"…等{len(names)}人"
+    return "\n".join([head, "记录：" + who, *tail])

@@ -11,14 +11,15 @@ import sys
 import time
 from typing import Callable, TextIO
 
-from bot.config import Config
+from handlers.config import Config
 from storage.db import DatabaseError
 
 log = logging.getLogger(__name__)
 
 JOBS = ("open", "remind", "escalate", "digest")
-DELIVERY_TIMEOUT = 150.0       # seconds run-job waits for retries (one rate-limit minute and
-                               # a few backoffs) before leaving the rest to the scheduler
+DELIVERY_TIMEOUT = 150.0       # seconds run-job waits for what nobody has delivered (one
+                               # rate-limit minute and a few backoffs) before leaving it to
+                               # the scheduler; rows another worker is sending are polled
 
 
 def _sessions(config: Config):
@@ -43,13 +44,12 @@ def _sessions(config: Config):
 
 
 def run_job(config: Config, job: str, day: dt.date | None = None, check: str | None = None,
-            force: bool = False, *, client=None, clock: Callable[[], dt.datetime] | None = None,
+            force: bool = False, *, client, clock: Callable[[], dt.datetime] | None = None,
             sleep: Callable[[float], None] = time.sleep, out: TextIO | None = None,
             err: TextIO | None = None, deliver_timeout: float = DELIVERY_TIMEOUT) -> int:
     """Runs one job now and delivers what it queued; prints one line. Exit code."""
     from scheduler.jobs import run_job_once
     from scheduler.outbox import worker_id
-    from scheduler.runner import make_worker
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -72,43 +72,47 @@ def run_job(config: Config, job: str, day: dt.date | None = None, check: str | N
         if result.outcome != "done":
             print(result.describe(config.tz), file=out)
             return 0
-        worker = make_worker(config, sessions, client, clock=clock, sleep=sleep)
-        delivered = worker.drain(keys=list(result.queued), timeout=deliver_timeout)
-        left = _unsent(sessions, result.queued)
-        line = result.describe(config.tz) + f", sent {delivered.sent}"
-        if left:
-            line += f", {len(left)} not delivered yet"
-        print(line, file=out)
-        if left:
-            worst = next((e for _k, _s, e in left if e), "no answer yet")
-            failed = sum(1 for _k, s, _e in left if s == "failed")
-            print(f"warning: {len(left)} message(s) not delivered ({failed} failed): {worst}; "
-                  f"pending ones stay queued for the scheduler (see `status`)", file=err)
+        delivery = wait_delivered(config, sessions, result.queued, client, clock=clock,
+                                  sleep=sleep, timeout=deliver_timeout)
+        print(result.describe(config.tz) + ", " + delivery.describe(), file=out)
+        warning = delivery.warning()
+        if warning:
+            print(warning, file=err)
             return 1
         return 0
     finally:
         engine.dispose()
 
 
-def _unsent(sessions, keys) -> list[tuple[str, str, str | None]]:
-    from sqlalchemy import select
+def wait_delivered(config: Config, sessions, keys, client, *,
+                   clock: Callable[[], dt.datetime] | None = None,
+                   sleep: Callable[[float], None] = time.sleep,
+                   timeout: float = DELIVERY_TIMEOUT, poll: float | None = None):
+    """Delivers the outbox rows `keys` (just queued by the caller) through `client` and waits
+    until each is settled by anyone: sent or failed here, or by another worker (the running
+    scheduler) whose lease on a row is polled every `poll` seconds, never slept out. Rows that
+    nobody settles within `timeout` seconds stay queued. Returns a `scheduler.outbox.Delivery`
+    (`.describe()`: "sent 3, 5 by the running scheduler"; `.warning()`; `.ok`).
+    """
+    from scheduler.leader import current_lease
+    from scheduler.outbox import POLL_SECONDS, delivery_of
+    from scheduler.runner import make_worker
 
-    from storage.models import OutboxMessage
-
-    if not keys:
-        return []
+    keys = list(keys)
+    worker = make_worker(config, sessions, client, clock=clock, sleep=sleep)
+    if keys:
+        worker.drain(keys=keys, timeout=timeout, poll=poll or POLL_SECONDS)
     with sessions() as s:
-        return [(k, st, e) for k, st, e in s.execute(
-            select(OutboxMessage.dedupe_key, OutboxMessage.status, OutboxMessage.last_error)
-            .where(OutboxMessage.dedupe_key.in_(list(keys)), OutboxMessage.status != "sent"))]
+        lease = current_lease(s)
+        return delivery_of(s, keys, worker.name, scheduler=lease.holder if lease else None)
 
 
-def run_scheduler(config: Config) -> int:
-    """Runs the scheduler in the foreground until SIGINT/SIGTERM."""
+def run_scheduler(config: Config, client) -> int:
+    """Runs the scheduler in the foreground until SIGINT/SIGTERM, sending through `client`."""
     from scheduler.runner import SchedulerRunner
 
     engine, sessions = _sessions(config)
-    runner = SchedulerRunner(config, sessions=sessions, blocking=True)
+    runner = SchedulerRunner(config, sessions=sessions, client=client, blocking=True)
 
     def stop(signum, _frame):
         log.info("signal %s: stopping the scheduler", signum)
@@ -128,10 +132,13 @@ def run_scheduler(config: Config) -> int:
 
 def status(config: Config, *, out: TextIO | None = None,
            clock: Callable[[], dt.datetime] | None = None) -> int:
-    """Prints the outbox backlog, failed deliveries, each job's last run and the leader."""
+    """Prints the outbox backlog; the rows being sent (whose lease, until when), retrying
+    (last WeCom errcode and message, next try) and failed (why); each job's last run; the
+    leader."""
     from scheduler.jobs import last_runs
     from scheduler.leader import advisory_lock_held, current_lease
-    from scheduler.outbox import backlog, failed_messages, to_utc
+    from scheduler.outbox import (backlog, failed_messages, held_messages, retrying_messages,
+                                  to_utc)
 
     out = out or sys.stdout
     now = to_utc((clock or config.now)())
@@ -151,6 +158,17 @@ def status(config: Config, *, out: TextIO | None = None,
                 oldest = f", oldest queued {_ago(now - b.oldest_pending)} ago"
             print(f"outbox: {b.pending} pending, {b.sending} sending, {b.failed} failed, "
                   f"{b.sent} sent{oldest}", file=out)
+            for m in held_messages(s):
+                lease = ("lease ended " + local(m.claimed_until) + ", to be sent again"
+                         if m.claimed_until is None or m.claimed_until < now
+                         else "lease until " + local(m.claimed_until))
+                last = f"; last error: {m.last_error}" if m.last_error else ""
+                print(f"  sending #{m.id} {m.dedupe_key} ({m.channel} {_who(m, config)}) held by "
+                      f"{m.claimed_by or '?'}, {lease}, attempt {m.attempts}{last}", file=out)
+            for m in retrying_messages(s):
+                print(f"  retrying #{m.id} {m.dedupe_key} ({m.channel} {_who(m, config)}) after "
+                      f"{m.attempts} attempt(s), next {local(m.next_attempt_at)}, queued "
+                      f"{local(m.created_at)}: {m.last_error}", file=out)
             for m in failed_messages(s):
                 print(f"  failed #{m.id} {m.dedupe_key} ({m.channel} {_who(m, config)}) after "
                       f"{m.attempts} attempt(s), queued {local(m.created_at)}: {m.last_error}",
@@ -179,7 +197,7 @@ def status(config: Config, *, out: TextIO | None = None,
 def _who(m, config: Config) -> str:
     if m.channel == "group":
         g = next((g for g in config.groups if g.robot_key == m.target), None)
-        return f"group {g.scope}" if g else "group robot"
+        return g.scope if g else "robot not in [[groups]]"
     users = m.target.split("|")
     return users[0] + (f" +{len(users) - 1}" if len(users) > 1 else "")
 

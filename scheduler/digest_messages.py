@@ -22,14 +22,17 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.config import Config
+from handlers.config import Config
 from handlers import digest as compose
-from handlers.figures import FollowUpRow, district_figures, principal_userids
+from scheduler import digest_sections as sections
+from handlers.figures import FollowUpRow, district_figures
 from handlers.outgoing import Outgoing
-from storage.models import OutboxMessage
 from storage.followups import open_followups
+from storage.models import OutboxMessage, School
+from storage import recipients
+from storage.recipients import liaison_map, principal_map
 from storage.snapshot import snapshots_of
-from storage.trends import TREND_DAYS, previous_school_day, tallies_of, trend
+from storage.trends import TREND_DAYS, tallies_of, trend
 
 log = logging.getLogger(__name__)
 
@@ -41,38 +44,41 @@ def build_digest_messages(session: Session, config: Config, day: dt.date, check_
                           taken_at: dt.datetime, *, force: bool = False,
                           alerts: list[str] | None = None,
                           followups: dict[str, list[FollowUpRow]] | None = None,
-                          chart: bool = True) -> list[Outgoing]:
+                          signal_lines: list[str] = (), chart: bool = True) -> list[Outgoing]:
     """All digest messages for one day and check; `taken_at` (naive = UTC) is "数据截至".
 
     `alerts` (open cluster alerts, plain strings) and `followups` (per school) default to what
     the database says; tests pass them in.
     """
     threshold = config.fever_threshold
-    previous_day = previous_school_day(config.calendar, day)
+    previous_day = config.calendar.previous_school_day(day)
     days = [day] + ([previous_day] if previous_day is not None else [])
     snaps = snapshots_of(session, days, [check_name], taken_at=taken_at, students="reported")
     snapshot = snaps[(day, check_name)]
-    figs = district_figures(snapshot)
+    figs = district_figures(snapshot, threshold)
     suffix = ("@" + taken_at.strftime("%Y%m%dT%H%M%S")) if force else ""
     base = f"digest:{day.isoformat()}:{check_name}"
     if followups is None:
         followups = _followups(session, config, day)
     out: list[Outgoing] = []
-    fevers_by_school = compose.fever_counts(snapshot, threshold)
-    tallies = compose.tallies(snapshot, figs, threshold)
+    tallies = [f.tally() for f in figs]
+    school_ids = dict(session.execute(select(School.name, School.id)).all())
+    heads_of = principal_map(session)
     for fig in figs:
-        fevers = fevers_by_school.get(fig.school, 0)
         key = f"{base}:school:{_short(fig.school)}"
         common = dict(day=day, check=check_name, taken_at=taken_at, tz=config.tz,
-                      threshold=threshold, fevers=fevers)
+                      threshold=threshold)
         group = config.group_for(fig.school)
         if group is not None:
-            for i, part in enumerate(compose.school_digest(fig, masked=True, **common)):
+            extra = sections.school_sections(session, config, day, fig.school, masked=True)
+            for i, part in enumerate(compose.school_digest(fig, masked=True, extra_lines=extra,
+                                                           **common)):
                 out.append(Outgoing("group", group.robot_key, "markdown", part,
                                     f"{key}:group:{i}{suffix}"))
-        principals = principal_userids(snapshot, fig.school)
+        principals = heads_of.get(school_ids.get(fig.school), [])
         if principals:
-            parts = compose.school_digest(fig, masked=False,
+            extra = sections.school_sections(session, config, day, fig.school, masked=False)
+            parts = compose.school_digest(fig, masked=False, extra_lines=extra,
                                           followups=followups.get(fig.school, []), **common)
             for b, batch in enumerate(_batches(principals)):
                 for i, part in enumerate(parts):
@@ -88,6 +94,8 @@ def build_digest_messages(session: Session, config: Config, day: dt.date, check_
     parts = compose.district_digest(
         tallies, day=day, check=check_name, taken_at=taken_at, tz=config.tz, previous=previous,
         previous_day=previous_day, alerts=alerts,
+        extra_lines=sections.signal_section(signal_lines)
+        + sections.district_sections(session, config, day, taken_at),
         limit=compose.GROUP_LIMIT if bureau is not None else compose.PERSON_LIMIT)
     if bureau is not None:
         for i, part in enumerate(parts):
@@ -98,17 +106,44 @@ def build_digest_messages(session: Session, config: Config, day: dt.date, check_
             out.append(Outgoing("group", bureau.robot_key, "image",
                                 base64.b64encode(png).decode("ascii"), f"{base}:chart{suffix}"))
     else:
-        people = sorted({p.userid for p in snapshot.people if p.role == "bureau" and p.userid})
+        people = recipients.bureau(session)
         for b, batch in enumerate(_batches(people)):
             for i, part in enumerate(parts):
                 out.append(Outgoing("person", "|".join(batch), "markdown", part,
                                     f"{base}:bureau-people:{b}:{i}{suffix}"))
+    out += _liaison_digests(session, config, tallies, previous, day, check_name, taken_at,
+                            alerts, base, suffix)
+    return out
+
+
+def _liaison_digests(session, config, tallies, previous, day, check_name, taken_at, alerts,
+                     base, suffix) -> list[Outgoing]:
+    """Each liaison's private digest of the schools they answer for (责任到人)."""
+    names = dict(session.execute(select(School.id, School.name)).all())
+    schools_of: dict[str, set[str]] = {}
+    for school_id, userids in liaison_map(session).items():
+        for u in userids:
+            schools_of.setdefault(u, set()).add(names.get(school_id, ""))
+    out = []
+    for userid, schools in sorted(schools_of.items()):
+        mine = [t for t in tallies if t.school in schools]
+        if not mine:
+            continue
+        before = [t for t in previous if t.school in schools] if previous is not None else None
+        mine_alerts = [a for a in alerts if any(s and s in a for s in schools)]
+        parts = compose.district_digest(
+            mine, day=day, check=check_name, taken_at=taken_at, tz=config.tz, previous=before,
+            previous_day=config.calendar.previous_school_day(day) if before else None,
+            alerts=mine_alerts, title=f"您联系的学校（{len(mine)}所）", limit=compose.PERSON_LIMIT)
+        for i, part in enumerate(parts):
+            out.append(Outgoing("person", userid, "markdown", part,
+                                f"{base}:liaison:{userid}:{i}{suffix}"))
     return out
 
 
 def trend_chart(session: Session, config: Config, day: dt.date, check_name: str,
                 taken_at: dt.datetime) -> bytes:
-    from bot.chart import trend_png
+    from scheduler.chart import trend_png
 
     points = trend(session, config, day, check_name, days=TREND_DAYS)
     title = f"全区近{len(points)}个上学日趋势 · {compose.check_label(check_name)}"

@@ -19,78 +19,53 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Check, Config
+from handlers.config import Check, Config
 from handlers import figures
 from handlers.outgoing import Outgoing
-from handlers.replies import check_name as check_label, day_label  # noqa: F401
+from handlers import job_text as text
 from scheduler.digest_messages import build_digest_messages
-from scheduler.outbox import enqueue, split_userids, to_utc
-from storage.models import JobRun, Person, School
+from scheduler.surveillance_jobs import surveillance_messages
+from scheduler.watch_jobs import observation_ending_messages
+from handlers.clock import to_utc
+from storage.outbox_queue import enqueue, split_userids
+from storage.models import JobRun, School
+from storage.recipients import liaison_map, principal_map
+from storage.roster_queries import example_class, school_names
 from storage.snapshot import load_snapshot
+from storage.whereabouts import observed_missing
 
 log = logging.getLogger(__name__)
 
 JOBS = ("open", "remind", "escalate", "digest")
 JOB_TIME_FIELD = {"open": "opens", "remind": "remind", "escalate": "escalate", "digest": "digest"}
-TEXT_LIMIT = 1900          # bytes: WeCom takes 2048 for a text message
 
 
 def job_time(check: Check, job: str) -> dt.time:
     return check.time_of(JOB_TIME_FIELD[job])
 
 
-def hhmm(t: dt.time) -> str:
-    return f"{t.hour}:{t.minute:02d}"
-
-
-def fit_names(names: list[str], budget: int) -> str:
-    """Names joined by 、 within `budget` bytes, the rest counted (…等N人)."""
-    out, used = [], 0
-    for i, n in enumerate(names):
-        piece = ("、" if out else "") + n
-        size = len(piece.encode())
-        if used + size > budget:
-            return "、".join(out) + f"…等{len(names)}人"
-        out.append(n)
-        used += size
-    return "、".join(out)
-
-
 def school_groups(config: Config) -> list:
     return [g for g in config.groups if g.scope != "bureau"]
-
-
-def _school_names(session: Session) -> list[str]:
-    return list(session.scalars(select(School.name).order_by(School.name)))
 
 
 # --- open ---------------------------------------------------------------------------------
 
 def open_messages(session: Session, config: Config, day: dt.date, check: Check,
                   now: dt.datetime) -> list[Outgoing]:
-    """A short prompt to each school group: the check is open, how to report."""
-    label = check_label(check.name)
+    """A short prompt to each school group: the check is open, how to report. With the first
+    check of the day, each principal hears of home observations that end today (once)."""
     out = []
-    known = set(_school_names(session))
+    if check == config.checks[0]:
+        out += observation_ending_messages(session, config, day)
+    known = set(school_names(session))
     for g in school_groups(config):
         if g.scope not in known:
             log.warning("group %r names no school on the roster", g.scope)
-        example_class = _example_class(session, g.scope)
-        content = (f"【{label}开始】{day_label(day)}\n"
-                   f"请各位老师私聊我报告体温，如：36.5\n"
-                   f"班主任另报班级情况，如：{example_class} 应到45 实到45\n"
-                   f"请于{hhmm(check.remind)}前报告")
+        content = text.open_prompt(check.name, day, example_class(session, g.scope) or "三年级2班",
+                                   check.remind)
         out.append(Outgoing("group", g.robot_key, "text", content,
                             f"open:{day}:{check.name}:group:{g.scope}"))
     return out
-
-
-def _example_class(session: Session, school: str) -> str:
-    name = session.scalar(select(Person.class_name).join(School, Person.school_id == School.id)
-                          .where(School.name == school, Person.role == "head_teacher",
-                                 Person.active.is_(True), Person.class_name.is_not(None))
-                          .order_by(Person.class_name).limit(1))
-    return name or "三年级2班"
 
 
 # --- remind -------------------------------------------------------------------------------
@@ -99,21 +74,12 @@ def remind_messages(session: Session, config: Config, day: dt.date, check: Check
                     now: dt.datetime) -> list[Outgoing]:
     """Private reminders to everyone still missing, and one @-mention text per school group."""
     snap = load_snapshot(session, day, check.name, taken_at=to_utc(now), students="reported")
-    label = check_label(check.name)
     own = {p.userid for p in figures.missing_staff(snap) if p.userid}
     klass = {h.userid for c in figures.missing_classes(snap) for h in c.head_teachers if h.userid}
-    variants = {
-        "own": (own - klass,
-                f"【{label}提醒】{day_label(day)} 您的体温还未报告，请直接回复体温，如：36.5"),
-        "class": (klass - own,
-                  f"【{label}提醒】{day_label(day)} 您班的班级情况还未报告，"
-                  f"请回复，如：三年级2班 应到45 实到45"),
-        "both": (own & klass,
-                 f"【{label}提醒】{day_label(day)} 您的体温和班级情况还未报告，请回复，如：\n"
-                 f"36.5\n三年级2班 应到45 实到45"),
-    }
+    variants = {"own": own - klass, "class": klass - own, "both": own & klass}
     out = []
-    for variant, (userids, content) in variants.items():
+    for variant, userids in variants.items():
+        content = text.reminder(check.name, day, variant)
         for i, batch in enumerate(split_userids(sorted(userids))):
             out.append(Outgoing("person", "|".join(batch), "text", content,
                                 f"remind:{day}:{check.name}:person:{variant}:{i}"))
@@ -125,13 +91,7 @@ def remind_messages(session: Session, config: Config, day: dt.date, check: Check
                                           if h.userid]))
         if not mention:
             continue
-        parts = []
-        if staff:
-            parts.append(f"{len(staff)}位老师未报体温")
-        if cls:
-            parts.append(f"{len(cls)}个班未报班级情况")
-        content = (f"【{label}提醒】{day_label(day)} 还有{'、'.join(parts)}，"
-                   f"请被@的老师尽快私聊我报告。")
+        content = text.group_reminder(check.name, day, len(staff), len(cls))
         out.append(Outgoing("group", g.robot_key, "text", content,
                             f"remind:{day}:{check.name}:group:{g.scope}",
                             mentioned=tuple(sorted(mention))))
@@ -142,32 +102,34 @@ def remind_messages(session: Session, config: Config, day: dt.date, check: Check
 
 def escalate_messages(session: Session, config: Config, day: dt.date, check: Check,
                       now: dt.datetime) -> list[Outgoing]:
-    """Each school's principals get the classes and staff still missing (nothing if none)."""
+    """Each school's principals (and its liaisons, 责任到人) get the classes and staff still
+    missing (nothing if none)."""
     snap = load_snapshot(session, day, check.name, taken_at=to_utc(now), students="reported")
-    label = check_label(check.name)
-    at = hhmm(now.astimezone(config.tz).time())
+    at = now.astimezone(config.tz).time()
+    school_ids = dict(session.execute(select(School.name, School.id)).all())
+    heads_of, liaisons_of = principal_map(session), liaison_map(session)
     out = []
     for school in snap.schools():
-        principals = figures.principal_userids(snap, school)
-        if not principals:
+        principals = heads_of.get(school_ids.get(school), [])
+        liaisons = [u for u in liaisons_of.get(school_ids.get(school), []) if u not in principals]
+        if not principals and not liaisons:
             continue
         staff = figures.missing_staff(snap, school)
         cls = figures.missing_classes(snap, school)
-        if not staff and not cls:
+        observed = observed_missing(session, day, check.name, school_ids.get(school))
+        if not staff and not cls and not observed:
             continue
-        head = f"【{label}督办】{day_label(day)} {school}\n截至{at}仍未报告："
-        lines = [head]
-        budget = TEXT_LIMIT - len(head.encode()) - 120
-        if cls:
-            names = [f"{c.class_name}（{'、'.join(h.name for h in c.head_teachers)}）" for c in cls]
-            lines.append(f"班级{len(cls)}个：" + fit_names(names, budget // 2))
-        if staff:
-            lines.append(f"教职工{len(staff)}人：" + fit_names([p.name for p in staff], budget // 2))
-        lines.append("请督促尽快报告。")
-        content = "\n".join(lines)
+        content = text.escalation(
+            check.name, day, school, at,
+            [(c.class_name, [h.name for h in c.head_teachers]) for c in cls],
+            [p.name for p in staff],
+            [r.name for r in observed])
         for i, batch in enumerate(split_userids(principals)):
             out.append(Outgoing("person", "|".join(batch), "text", content,
                                 f"escalate:{day}:{check.name}:{school}:{i}"))
+        for i, batch in enumerate(split_userids(liaisons)):
+            out.append(Outgoing("person", "|".join(batch), "text", content,
+                                f"escalate:{day}:{check.name}:{school}:liaison:{i}"))
     return out
 
 
@@ -175,8 +137,12 @@ def escalate_messages(session: Session, config: Config, day: dt.date, check: Che
 
 def digest_messages(session: Session, config: Config, day: dt.date, check: Check,
                     now: dt.datetime) -> list[Outgoing]:
-    """What `scheduler.digest_messages` builds for the day (school, principal, bureau)."""
-    return list(build_digest_messages(session, config, day, check.name, to_utc(now)))
+    """What `scheduler.digest_messages` builds for the day (school, principal, bureau), and the
+    early-warning alerts of the day's signals (stored with their figures, once per school,
+    signal and day)."""
+    alerts, signal_lines = surveillance_messages(session, config, day, check, now=to_utc(now))
+    return alerts + list(build_digest_messages(session, config, day, check.name, to_utc(now),
+                                               signal_lines=signal_lines))
 
 
 BUILDERS: dict[str, Callable[..., list[Outgoing]]] = {

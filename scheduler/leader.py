@@ -202,13 +202,18 @@ def current_lease(session: Session) -> SchedulerLease | None:
 
 
 def advisory_lock_held(session: Session) -> bool | None:
-    """PostgreSQL: whether some session holds the scheduler lock; None elsewhere."""
+    """PostgreSQL: whether some session holds this database's scheduler lock; None elsewhere.
+
+    Advisory locks are per database, but pg_locks lists those of every database of the server:
+    only this database's count (another deployment or test database may hold its own)."""
     if session.get_bind().dialect.name != "postgresql":
         return None
     hi, lo = (ADVISORY_KEY >> 32) & 0xFFFFFFFF, ADVISORY_KEY & 0xFFFFFFFF
     n = session.scalar(text(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-        "AND classid = :hi AND objid = :lo AND objsubid = 1"), {"hi": hi, "lo": lo})
+        "AND classid = :hi AND objid = :lo AND objsubid = 1 "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+        {"hi": hi, "lo": lo})
     return bool(n)
 
 

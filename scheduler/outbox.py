@@ -10,7 +10,15 @@ rate count; SQLite: `BEGIN IMMEDIATE`, one writer anyway), marks it `sending` wi
 commits, sends it, and commits `sent` right after the answer. Errors put the row back to
 `pending` with an exponential backoff; WeCom's rate limits (45009 / 130101) wait a minute and
 resend; a row still undelivered `MAX_AGE` after it was queued, or refused for good (a bad
-userid, a bad robot key), is marked `failed`, logged and shown by `status`.
+userid, a bad robot key, a server IP that is not among the app's trusted IPs: `PERMANENT_CODES`),
+is marked `failed` at its first such answer, logged with the reason and shown by `status`
+(and `storage.outbox_queue.failed_since` for the bureau).
+
+Waiting for one's own messages (`run-job`, `notice send`): `drain(keys=...)` sends what is due
+and, while another worker (the running scheduler) holds a lease on one of the keys, looks
+again every `POLL_SECONDS` instead of sleeping to the lease end, so the command returns as
+soon as every key is settled by anyone; `delivery_of` then says who sent what
+(`scheduler.commands.wait_delivered` does both).
 
 Exactly once, and where it is only "at least once": a crash between queueing and sending loses
 nothing (the row waits as `pending`). A crash after claiming leaves the row `sending` until its
@@ -18,8 +26,8 @@ lease expires; it is then sent again. If the crash fell between WeCom's answer a
 commit (a few milliseconds), or the HTTP answer was lost after WeCom had acted on the request,
 that resend is a second copy (so is a client-level retry of a request whose answer was lost).
 Sending one row per claim keeps that to at most one message per crashed worker. WeCom's
-message/send can drop such copies itself (`enable_duplicate_check`), but the client does not
-send that flag yet; group robots have no such switch.
+message/send drops such copies of a private message itself (the client sends
+`enable_duplicate_check`); group robots have no such switch.
 """
 from __future__ import annotations
 
@@ -37,9 +45,11 @@ from typing import Callable, Iterable
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.wecom.client import WeComError, WeComRateLimited
+from handlers.outgoing import WeComError, WeComRateLimited
 from handlers.outgoing import Outgoing
 from storage.models import OutboxMessage
+from storage.outbox_queue import (MAX_USERIDS, FailedDelivery, enqueue,  # noqa: F401
+                                  failed_since, split_userids, to_utc)
 
 log = logging.getLogger(__name__)
 
@@ -50,58 +60,38 @@ BACKOFF_CAP = dt.timedelta(minutes=10)
 RATE_LIMIT_WAIT = dt.timedelta(seconds=60)
 ROBOT_PER_MINUTE = 20                    # WeCom: a group robot takes 20 messages a minute
 RATE_LIMIT_CODES = (45009, 45033, 130101)
-# Refusals that will not change by retrying: invalid userid / all recipients invalid, bad
-# message type, invalid image, empty or too long content, invalid parameter, invalid robot key.
-PERMANENT_CODES = frozenset({40003, 40008, 40009, 40058, 44004, 45002, 81013, 93000})
-MAX_USERIDS = 1000                       # message/send takes at most 1000 userids per call
+# Refusals that will not change by retrying (WeCom's global error codes): they fail the row at
+# once. The message: invalid userid(s) / all recipients invalid or out of the app's visible
+# range (40003, 40031, 46004, 60011, 81013, 82001), bad message type, image, characters or
+# parameters (40008, 40009, 40033, 40035, 40058), empty, too long or refused content (44004,
+# 45002, 82004), an invalid robot key (93000). The deployment, until an administrator acts: the
+# secret rejected by gettoken or again right after a fresh token (40001), a wrong corp id or
+# agent id (40013, 40056), an API the app may not call or whose permission was withdrawn, a
+# disabled app (48002, 48006, 50003), this server's IP not among the app's trusted IPs (60020).
+# Retried instead: -1 / HTTP 5xx / network errors (with backoff), rate limits (a minute), and
+# 40014 / 42001 (the client has fetched a new token; a second refusal backs off and retries).
+PERMANENT_CODES = frozenset({40001, 40003, 40008, 40009, 40013, 40031, 40033, 40035, 40056,
+                             40058, 44004, 45002, 46004, 48002, 48006, 50003, 60011, 60020,
+                             81013, 82001, 82004, 93000})
+# What an operator does about the commonest of them, stored with the error.
+HINTS = {
+    40001: "check [wecom] secret",
+    40013: "check [wecom] corp_id",
+    40056: "check [wecom] agent_id",
+    48002: "the app lacks the permission for this API",
+    50003: "the app is disabled in the WeCom admin console",
+    60011: "the recipient is outside the app's visible range",
+    60020: "add this server's IP to the app's trusted IPs (企业可信IP) in the WeCom admin console",
+    81013: "no recipient is a valid userid in the app's visible range",
+    93000: "the group robot's key is invalid (robot removed?): check [[groups]] robot_key",
+}
+POLL_SECONDS = 0.3                       # how often a waiting command looks at rows another
+                                         # worker holds
 _PG_CLAIM_LOCK = 0x6D63_6F62             # "mcob": serialises claims (robot rate counts)
 
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-def to_utc(t: dt.datetime) -> dt.datetime:
-    """Naive UTC, as every datetime is stored."""
-    if t.tzinfo is None:
-        return t
-    return t.astimezone(dt.timezone.utc).replace(tzinfo=None)
-
-
-# --- queueing ----------------------------------------------------------------------------
-
-def enqueue(session: Session, messages: Iterable[Outgoing], *, source: str,
-            now: dt.datetime) -> list[str]:
-    """Queues each message unless its dedupe_key is stored already; returns the new keys.
-
-    Runs in the caller's transaction (INSERT … ON CONFLICT DO NOTHING on both backends, so a
-    racing transaction with the same key waits for the other and then stores nothing).
-    """
-    now = to_utc(now)
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    queued = []
-    for m in messages:
-        if len(m.dedupe_key) > 200:
-            raise ValueError(f"dedupe key too long: {m.dedupe_key[:60]}…")
-        if m.channel not in ("person", "group") or m.msgtype not in ("text", "markdown", "image"):
-            raise ValueError(f"cannot send {m.channel}/{m.msgtype} ({m.dedupe_key})")
-        stmt = insert(OutboxMessage).values(
-            dedupe_key=m.dedupe_key, source=source[:32], channel=m.channel, target=m.target,
-            msgtype=m.msgtype, content=m.content, mentioned="|".join(m.mentioned),
-            status="pending", attempts=0, next_attempt_at=now, created_at=now,
-        ).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(OutboxMessage.id)
-        if session.execute(stmt).scalar() is not None:
-            queued.append(m.dedupe_key)
-    return queued
-
-
-def split_userids(userids: Iterable[str], size: int = MAX_USERIDS) -> list[list[str]]:
-    ids = list(dict.fromkeys(u for u in userids if u))
-    return [ids[i:i + size] for i in range(0, len(ids), size)]
 
 
 # --- delivery ----------------------------------------------------------------------------
@@ -191,25 +181,36 @@ class OutboxWorker:
             self._deliver(claimed, blocked, result)
         return result
 
-    def drain(self, *, keys: Iterable[str] | None = None, timeout: float = 60.0) -> DrainResult:
+    def drain(self, *, keys: Iterable[str] | None = None, timeout: float = 60.0,
+              poll: float | None | str = "auto") -> DrainResult:
         """Sends until nothing (of `keys`, if given) is waiting, sleeping to each next retry.
 
-        Stops after `timeout` seconds of the worker's clock; what is left stays queued.
+        A row another worker holds (`sending`, its lease not over) is that worker's to settle:
+        with `poll` (by default `POLL_SECONDS` when `keys` are given: a command waiting for
+        its own messages), this looks again every `poll` seconds and returns once it is
+        settled; with `poll=None` (the default without `keys`), it sleeps to the lease end and
+        then sends the row itself. Stops after `timeout` seconds of the worker's clock; what
+        is left stays queued.
         """
         keys = list(keys) if keys is not None else None
+        if poll == "auto":
+            poll = POLL_SECONDS if keys is not None else None
         total = DrainResult()
         start = self._now()
         wall_deadline = time.monotonic() + timeout + 30     # a safety net for odd clocks
         while True:
             total.add(self.run_once())
-            waiting = self.next_due(keys)
+            waiting, held = self._waiting(keys)
             if waiting is None:
                 return total
             now = self._now()
-            if (now - start).total_seconds() >= timeout or time.monotonic() > wall_deadline:
+            elapsed = (now - start).total_seconds()
+            if elapsed >= timeout or time.monotonic() > wall_deadline:
                 return total
             pause = max(0.0, (waiting - now).total_seconds())
-            pause = min(pause, timeout - (now - start).total_seconds())
+            if poll is not None and held:
+                pause = min(pause, poll)
+            pause = min(pause, timeout - elapsed)
             self.sleep(max(pause, 0.05))
             if self._now() <= now and waiting > now:
                 # Time does not move (a no-op sleep on a fixed clock): what is due is sent.
@@ -217,16 +218,23 @@ class OutboxWorker:
 
     def next_due(self, keys: list[str] | None = None) -> dt.datetime | None:
         """When the earliest unfinished row (of `keys`) may be tried next; None if none waits."""
+        return self._waiting(keys)[0]
+
+    def _waiting(self, keys: list[str] | None) -> tuple[dt.datetime | None, bool]:
+        """`next_due`, and whether another worker's lease holds one of those rows now."""
+        if keys is not None and not keys:
+            return None, False
+        now = self._now()
         with self.sessions() as s:
             q = select(OutboxMessage.status, OutboxMessage.next_attempt_at,
                        OutboxMessage.claimed_until).where(
                 OutboxMessage.status.in_(("pending", "sending")))
             if keys is not None:
-                if not keys:
-                    return None
                 q = q.where(OutboxMessage.dedupe_key.in_(keys))
-            times = [(cu if st == "sending" and cu else na) for st, na, cu in s.execute(q)]
-        return min(times) if times else None
+            rows = s.execute(q).all()
+        times = [(cu if st == "sending" and cu else na) for st, na, cu in rows]
+        held = any(st == "sending" and cu is not None and cu >= now for st, _na, cu in rows)
+        return (min(times) if times else None), held
 
     # --- claim ---------------------------------------------------------------------------
 
@@ -337,7 +345,12 @@ class OutboxWorker:
             log.warning("outbox #%s %s: %s", m.id, m.dedupe_key, error,
                         exc_info=not _is_transport_error(exc))
         rate_limited = isinstance(exc, WeComRateLimited) or code in RATE_LIMIT_CODES
-        permanent = code in PERMANENT_CODES
+        # A ValueError is the client refusing the row itself (no userid, no key, bad base64).
+        permanent = code in PERMANENT_CODES or (isinstance(exc, ValueError)
+                                                and not _is_transport_error(exc))
+        if code in HINTS:
+            hint = f" ({HINTS[code]})"
+            error = error[:480 - len(hint)] + hint
         too_old = now - m.created_at >= self.max_age
         with self.sessions() as s, s.begin():
             row = s.get(OutboxMessage, m.id)
@@ -395,3 +408,97 @@ def backlog(session: Session) -> Backlog:
 def failed_messages(session: Session, limit: int = 20) -> list[OutboxMessage]:
     return list(session.scalars(select(OutboxMessage).where(OutboxMessage.status == "failed")
                                 .order_by(OutboxMessage.id.desc()).limit(limit)))
+
+
+def held_messages(session: Session, limit: int = 20) -> list[OutboxMessage]:
+    """Rows being sent: each under its worker's lease (`claimed_by`, until `claimed_until`)."""
+    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.status == "sending")
+                                .order_by(OutboxMessage.id).limit(limit)))
+
+
+def retrying_messages(session: Session, limit: int = 20) -> list[OutboxMessage]:
+    """Pending rows that have failed at least once (their last error says why), oldest first."""
+    return list(session.scalars(select(OutboxMessage).where(
+        OutboxMessage.status == "pending", OutboxMessage.attempts > 0,
+        OutboxMessage.last_error.is_not(None))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)))
+
+
+# --- what became of one command's messages ------------------------------------------------
+
+def process_of(worker: str | None) -> str:
+    """`host:pid` of a worker or leader name (`host:pid:suffix`, see `worker_id`)."""
+    return (worker or "").rsplit(":", 1)[0]
+
+
+@dataclass
+class Delivery:
+    """The messages one command queued, once it has waited for them: who sent how many, which
+    failed (key, reason) and which are still waiting (key, status, last error)."""
+    queued: int = 0
+    sent_here: int = 0
+    sent_by_scheduler: int = 0
+    sent_by_others: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    waiting: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+    @property
+    def sent(self) -> int:
+        return self.sent_here + self.sent_by_scheduler + self.sent_by_others
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.waiting
+
+    def describe(self) -> str:
+        """`sent 3, 5 by the running scheduler, 1 failed, 2 not delivered yet`."""
+        parts = [f"sent {self.sent_here}"]
+        if self.sent_by_scheduler:
+            parts.append(f"{self.sent_by_scheduler} by the running scheduler")
+        if self.sent_by_others:
+            parts.append(f"{self.sent_by_others} by another worker")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        if self.waiting:
+            parts.append(f"{len(self.waiting)} not delivered yet")
+        return ", ".join(parts)
+
+    def warning(self) -> str | None:
+        """One line for stderr about what did not go out, or None."""
+        if self.ok:
+            return None
+        left = len(self.failed) + len(self.waiting)
+        worst = next((e for _k, e in self.failed if e), None) or next(
+            (e for _k, _s, e in self.waiting if e), "no answer yet")
+        line = f"warning: {left} message(s) not delivered ({len(self.failed)} failed): {worst}"
+        if self.waiting:
+            return line + "; pending ones stay queued for the scheduler (see `status`)"
+        return line + " (see `status`)"
+
+
+def delivery_of(session: Session, keys: Iterable[str], worker: str,
+                scheduler: str | None = None) -> Delivery:
+    """What became of the rows `keys`: sent by `worker` (this process), by the process of
+    `scheduler` (the leading scheduler's name), by someone else; failed; still waiting."""
+    keys = list(dict.fromkeys(keys))
+    result = Delivery(queued=len(keys))
+    if not keys:
+        return result
+    leader = process_of(scheduler) if scheduler else None
+    rows = session.execute(
+        select(OutboxMessage.dedupe_key, OutboxMessage.status, OutboxMessage.claimed_by,
+               OutboxMessage.last_error).where(OutboxMessage.dedupe_key.in_(keys))
+        .order_by(OutboxMessage.id)).all()
+    for key, status, by, error in rows:
+        if status == "sent":
+            if by == worker:
+                result.sent_here += 1
+            elif leader is not None and process_of(by) == leader:
+                result.sent_by_scheduler += 1
+            else:
+                result.sent_by_others += 1
+        elif status == "failed":
+            result.failed.append((key, error or "failed"))
+        else:
+            result.waiting.append((key, status, error))
+    return result

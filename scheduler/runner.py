@@ -20,9 +20,10 @@ import logging
 import threading
 from typing import Callable
 
-from bot.config import Config
+from handlers.config import Config
 from scheduler.jobs import JOBS, job_time, run_job_once
 from scheduler.leader import Leader, make_leader
+from scheduler.notice_jobs import queue_notice_reminders
 from scheduler.outbox import OutboxWorker
 
 log = logging.getLogger(__name__)
@@ -31,29 +32,8 @@ OUTBOX_POLL_SECONDS = 2
 LEADER_POLL_SECONDS = 10
 
 
-def make_client(config: Config, *, sleep=None):
-    """The real WeCom client for `[wecom]`, sharing its token through Redis when configured."""
-    from bot.wecom.client import WeComClient
-
-    w = config.wecom
-    kwargs = {}
-    if sleep is not None:
-        kwargs["sleep"] = sleep
-    store = _token_store(config)
-    if store is not None:
-        kwargs["token_store"] = store
-    return WeComClient(w.corp_id, w.secret, w.agent_id, w.api_base, **kwargs)
-
-
-def _token_store(config: Config):
-    if not config.redis_url:
-        return None
-    from bot.wecom.client import redis_token_store
-    return redis_token_store(config.redis_url)     # falls back to memory if Redis is down
-
-
-def make_worker(config: Config, sessions, client=None, *, clock=None, sleep=None) -> OutboxWorker:
-    client = client if client is not None else make_client(config)
+def make_worker(config: Config, sessions, client, *, clock=None, sleep=None) -> OutboxWorker:
+    """The outbox worker for `config`, sending through `client` (`bot.wecom.client.make_client`)."""
     kw = {}
     if sleep is not None:
         kw["sleep"] = sleep
@@ -77,6 +57,8 @@ class SchedulerRunner:
             sessions = make_sessionmaker(engine)
         self.sessions = sessions
         self.leader = leader or make_leader(sessions, config.database_url, clock=self.clock)
+        if worker is None and client is None:
+            raise TypeError("SchedulerRunner needs a WeCom client or an outbox worker")
         self.worker = worker or make_worker(config, sessions, client, clock=self.clock)
         self.blocking = blocking
         self.scheduler = None
@@ -156,7 +138,16 @@ class SchedulerRunner:
             self._polled = True
             if leads and not was and not self._stopped:
                 self.catch_up()
+        if leads and not self._stopped:
+            self.remind_notices()
         return leads
+
+    def remind_notices(self) -> None:
+        """Queues the notices' due reminders (one per principal; scheduler.notice_jobs)."""
+        try:
+            queue_notice_reminders(self.sessions, self.config, self.clock())
+        except Exception:  # noqa: BLE001 - tried again at the next leadership poll
+            log.exception("queueing notice reminders failed")
 
     def catch_up(self, now: dt.datetime | None = None) -> list:
         """Runs today's jobs whose time has passed and that have no JobRun yet, in order."""
@@ -207,6 +198,6 @@ class SchedulerRunner:
             return None
 
 
-def start_in_background(config: Config) -> SchedulerRunner:
+def start_in_background(config: Config, client) -> SchedulerRunner:
     """The scheduler in this process (for `serve`); call `.shutdown()` to stop it."""
-    return SchedulerRunner(config).start()
+    return SchedulerRunner(config, client=client).start()

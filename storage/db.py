@@ -4,10 +4,14 @@ SQLite runs in WAL mode with a busy timeout so the webhook and the scheduler can
 its writers taking turns in a queue (`storage.sqlite_lock`);
 PostgreSQL (`postgresql+psycopg://`) gets a connection pool sized by `pool_size`.
 `upgrade(url)` brings any database to the newest schema with Alembic (what `init-db` runs).
+The SQLite file is created owner-only (0600), and SQLite gives its -wal and -shm files the
+database file's mode: health records are nobody else's to read on a shared machine.
 """
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
@@ -30,6 +34,9 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         path = parsed.database if parsed.database and parsed.database != ":memory:" else None
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)
+            for side in ("-wal", "-shm"):          # left by an older version, maybe 0644
+                private_file(path + side, create=False)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30,
                                                   "factory": QueuedConnection})
 
@@ -55,6 +62,29 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
                          pool_timeout=10)
+
+
+def private_file(path: str | Path, *, create: bool = True) -> None:
+    """Creates `path` empty with mode 0600, or takes group and other access off it.
+
+    An empty file is a valid SQLite database. For a file of another owner (chmod refused) the
+    mode stays as it is: the operator chose it.
+    """
+    try:
+        if not create and not os.path.exists(path):
+            return
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        try:
+            mode = os.stat(path).st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                os.chmod(path, stat.S_IMODE(mode) & ~(stat.S_IRWXG | stat.S_IRWXO))
+        except OSError:
+            pass
+        return
+    except OSError:
+        return                 # e.g. a read-only folder: SQLite reports it clearly
+    os.close(fd)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

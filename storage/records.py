@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import ClassReport, HealthRecord, Person, utcnow
+from storage.models import ClassReport, FollowUpClosure, HealthRecord, Person, utcnow
 
 CURRENT_RECORD = (HealthRecord.replaced_at.is_(None), HealthRecord.revoked_at.is_(None))
 CURRENT_CLASS = (ClassReport.replaced_at.is_(None), ClassReport.revoked_at.is_(None))
@@ -72,12 +72,23 @@ _CLASS_REPORTS = _Versioned(ClassReport, ("school_id", "class_name", "day", "che
 def save_record(session: Session, *, person_id: int, day: dt.date, check: str,
                 temperature: float | None, symptoms, abnormal: bool,
                 reported_by_id: int | None, message_id: int | None,
-                now: dt.datetime | None = None) -> tuple[HealthRecord, HealthRecord | None]:
-    """Stores a reading; returns (the new record, the record it replaced or None)."""
+                now: dt.datetime | None = None, absent: bool = False
+                ) -> tuple[HealthRecord, HealthRecord | None]:
+    """Stores a reading; returns (the new record, the record it replaced or None).
+
+    `absent`: the reading is of a child absent for illness (a named sick absentee)."""
     return _RECORDS.save(session, {
         "person_id": person_id, "day": day, "check": check, "temperature": temperature,
         "symptoms": ",".join(symptoms), "abnormal": abnormal, "reported_by_id": reported_by_id,
-        "message_id": message_id}, now or utcnow())
+        "message_id": message_id, "absent": absent}, now or utcnow())
+
+
+def close_followup(session: Session, *, person_id: int, day: dt.date, closed_by_id: int | None,
+                   message_id: int | None, now: dt.datetime | None = None) -> None:
+    """`张三 返校`: the child is back; the day's health record stays as it is."""
+    session.add(FollowUpClosure(person_id=person_id, day=day, closed_by_id=closed_by_id,
+                                message_id=message_id, created_at=now or utcnow()))
+    session.flush()
 
 
 def save_class_report(session: Session, *, school_id: int, class_name: str, day: dt.date,
@@ -92,21 +103,26 @@ def save_class_report(session: Session, *, school_id: int, class_name: str, day:
         now or utcnow())
 
 
-def revoke_last(session: Session, reporter_id: int, *, now: dt.datetime | None = None
+def revoke_last(session: Session, reporter_id: int, *, day: dt.date,
+                checks: list[str] | None = None, now: dt.datetime | None = None
                 ) -> list[HealthRecord | ClassReport]:
-    """Takes back everything the reporter's latest message recorded that is still current.
+    """Takes back what the reporter's latest report of `day` (of `checks`) recorded.
 
-    Returns the revoked rows (empty when there is nothing left to take back). The row each
-    revoked one had replaced becomes current again, so an undone correction restores the
-    previous report.
+    Only the latest message counts: once it is taken back, a second 撤销 finds nothing (it
+    never walks back through older reports, and never into another day). Returns the revoked
+    rows. The row each revoked one had replaced becomes current again, so an undone
+    correction restores the previous report.
     """
     now = now or utcnow()
-    last_h = session.scalar(select(HealthRecord).where(
-        HealthRecord.reported_by_id == reporter_id, *CURRENT_RECORD)
-        .order_by(HealthRecord.created_at.desc(), HealthRecord.id.desc()).limit(1))
-    last_c = session.scalar(select(ClassReport).where(
-        ClassReport.reported_by_id == reporter_id, *CURRENT_CLASS)
-        .order_by(ClassReport.created_at.desc(), ClassReport.id.desc()).limit(1))
+    h_where = [HealthRecord.reported_by_id == reporter_id, HealthRecord.day == day]
+    c_where = [ClassReport.reported_by_id == reporter_id, ClassReport.day == day]
+    if checks is not None:
+        h_where.append(HealthRecord.check.in_(checks))
+        c_where.append(ClassReport.check.in_(checks))
+    last_h = session.scalar(select(HealthRecord).where(*h_where)
+                            .order_by(HealthRecord.created_at.desc(), HealthRecord.id.desc()).limit(1))
+    last_c = session.scalar(select(ClassReport).where(*c_where)
+                            .order_by(ClassReport.created_at.desc(), ClassReport.id.desc()).limit(1))
     candidates = [r for r in (last_h, last_c) if r is not None]
     if not candidates:
         return []
@@ -118,7 +134,7 @@ def revoke_last(session: Session, reporter_id: int, *, now: dt.datetime | None =
         rows += list(session.scalars(select(ClassReport).where(
             ClassReport.message_id == message_id, *CURRENT_CLASS)))
     else:
-        rows = [latest]
+        rows = [latest] if latest.revoked_at is None and latest.replaced_at is None else []
     for row in rows:
         row.revoked_at = now
     session.flush()

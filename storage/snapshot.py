@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from handlers.figures import ClassRow, DaySnapshot, PersonRow, RecordRow
 from storage.models import ClassReport, HealthRecord, Person, School, utcnow
 from storage.records import CURRENT_CLASS, CURRENT_RECORD
+from storage.whereabouts import on_leave_ids
 
 
 def roster_rows(session: Session, school: str | None = None, *,
@@ -97,9 +98,11 @@ def snapshots_of(session: Session, days: Sequence[dt.date], checks: Iterable[str
     classes = class_rows(session, days, checks, school)
     out = {}
     for d in sorted(set(days)):
+        leave = frozenset(on_leave_ids(session, d) & ids)
         for ch in checks:
             recs = {pid: r for pid, r in records.get((d, ch), {}).items() if pid in ids}
-            out[(d, ch)] = DaySnapshot(d, ch, taken_at, people, recs, classes.get((d, ch), {}))
+            out[(d, ch)] = DaySnapshot(d, ch, taken_at, people, recs, classes.get((d, ch), {}),
+                                       on_leave=leave)
     return out
 
 

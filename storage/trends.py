@@ -1,4 +1,4 @@
-"""Figures over many days: school-day walks, days with data, the 14-day trend.
+"""Figures over many days: days with data, the 14-day trend (school days: `Calendar`).
 
 Snapshots of a date range come from `storage.snapshot.snapshots_of` (the roster once, the
 range's records in two queries). The expected people are today's active roster (the roster
@@ -13,32 +13,13 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from handlers.digest import SchoolTally, has_fever, tallies
-from handlers.figures import STAFF_ROLES, DaySnapshot, RecordRow, district_figures
+from handlers.figures import STAFF_ROLES, DaySnapshot, SchoolTally, count_fevers, district_figures
+from handlers.health import is_fever
 from storage.models import ClassReport, HealthRecord, Person, School
 from storage.records import CURRENT_CLASS, CURRENT_RECORD
+from storage.whereabouts import on_leave_ids
 
 TREND_DAYS = 14
-
-
-def previous_school_day(calendar, day: dt.date, *, max_back: int = 60) -> dt.date | None:
-    """The last school day before `day` (holidays and weekends skipped), None if none near."""
-    for back in range(1, max_back + 1):
-        d = day - dt.timedelta(days=back)
-        if calendar.is_school_day(d):
-            return d
-    return None
-
-
-def school_days_until(calendar, end: dt.date, count: int = TREND_DAYS) -> list[dt.date]:
-    """The last `count` school days up to and including `end`, oldest first."""
-    days, d = [], end
-    limit = end - dt.timedelta(days=count * 7 + 60)
-    while len(days) < count and d > limit:
-        if calendar.is_school_day(d):
-            days.append(d)
-        d -= dt.timedelta(days=1)
-    return days[::-1]
 
 
 def days_with_data(session: Session, start: dt.date, end: dt.date) -> set[dt.date]:
@@ -50,7 +31,7 @@ def days_with_data(session: Session, start: dt.date, end: dt.date) -> set[dt.dat
 
 
 def tallies_of(snapshot: DaySnapshot, threshold: float) -> list[SchoolTally]:
-    return tallies(snapshot, district_figures(snapshot), threshold)
+    return [f.tally() for f in district_figures(snapshot, threshold)]
 
 
 @dataclass(frozen=True)
@@ -70,7 +51,7 @@ def trend(session: Session, config, end: dt.date, check: str, *,
     only the records that carry a fever. A two-week trend of a 100k-person district is then a
     few hundred rows, not a million and a half.
     """
-    school_days = school_days_until(config.calendar, end, days)
+    school_days = config.calendar.school_days_until(end, days)
     if not school_days:
         return []
     threshold = config.fever_threshold
@@ -124,9 +105,7 @@ def trend(session: Session, config, end: dt.date, check: str, *,
             .where(*records_in_range, Person.active.is_(True),
                    or_(HealthRecord.temperature >= threshold,
                        HealthRecord.symptoms.contains("fever")))):
-        record = RecordRow(pid, temp, tuple(x for x in symptoms.split(",") if x), False,
-                           dt.datetime.min)
-        if not has_fever(record, threshold):
+        if not is_fever(temp, tuple(x for x in symptoms.split(",") if x), threshold):
             continue
         if role == "student" and class_name:
             hot_students.setdefault(day, Counter())[(school, class_name)] += 1
@@ -141,5 +120,21 @@ def trend(session: Session, config, end: dt.date, check: str, *,
                                     for k in set(stated) | set(students))
         sick, led_done = class_sums.get(d, (0, 0))
         done = reported[d] + led_done
-        points.append(TrendPoint(d, None if due == 0 else 100.0 * done / due, fevers, sick))
+        due_today = due - _excused_staff(session, d, check, active_staff)
+        points.append(TrendPoint(d, None if due_today == 0 else 100.0 * done / due_today,
+                                 fevers, sick))
     return points
+
+
+def _excused_staff(session: Session, day: dt.date, check: str, active_staff) -> int:
+    """Staff on leave that day who did not report: not due (as `DaySnapshot.excused`)."""
+    leave = on_leave_ids(session, day)
+    if not leave:
+        return 0
+    staff = set(session.scalars(select(Person.id).where(Person.id.in_(leave), *active_staff)))
+    if not staff:
+        return 0
+    reported = set(session.scalars(select(HealthRecord.person_id).where(
+        HealthRecord.person_id.in_(staff), HealthRecord.day == day, HealthRecord.check == check,
+        *CURRENT_RECORD)))
+    return len(staff - reported)

@@ -1,8 +1,20 @@
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import pytest
 
 from tests.support import create_pg_database, drop_pg_database
+
+
+class World(NamedTuple):
+    """A running product on loopback: `world.server.url`, `world.services.sessions()`,
+    `world.signer` (WeCom's side of the callback), `world.clock.set(...)`. It still unpacks as
+    `server, services, signer, clock = world` for older tests."""
+    server: Any
+    services: Any
+    signer: Any
+    clock: Any
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -25,7 +37,8 @@ def sqlite_url(tmp_path):
 def world(db_url, tmp_path):
     """A migrated database with the test roster, the webhook on loopback, WeCom-side signers.
 
-    Yields (server, services, callback signer, clock); the aibot signer is `world_aibot()`.
+    Yields a `World` (server, services, callback signer, clock); the aibot signer is
+    `world_aibot()`.
     The clock stands at 2020-02-04 07:40 Asia/Shanghai (a Tuesday, during the morning check).
     """
     import datetime as dt
@@ -48,5 +61,6 @@ def world(db_url, tmp_path):
         apply_roster(s, load_roster(csv))
     app = create_app(services=svc)
     with LiveServer(app) as server:
-        yield server, svc, CallbackSigner(SAMPLE_TOKEN, SAMPLE_AES_KEY, SAMPLE_CORP_ID), clock
+        yield World(server, svc, CallbackSigner(SAMPLE_TOKEN, SAMPLE_AES_KEY, SAMPLE_CORP_ID),
+                    clock)
     svc.close()

@@ -9,7 +9,7 @@ import zoneinfo
 
 import pytest
 
-from bot.config import parse_config
+from handlers.config import parse_config
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

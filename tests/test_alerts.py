@@ -37,14 +37,14 @@ class Chat:
         self.env = env
         self.services = Services.build(env.config, clock=env.clock)
 
-    def say(self, userid: str, text: str):
+    def say(self, userid: str, text: str, outcome: str = "recorded"):
         from bot.inbox import Inbound
 
         n = next(_ids)
         answer = self.services.inbox.receive(Inbound(
             channel="callback", msg_key=f"msg:{n}", sender=userid, msg_type="text",
             content=text, body=f"<xml><MsgId>{n}</MsgId></xml>"))
-        assert answer.outcome == "recorded", (text, answer)
+        assert answer.outcome == outcome, (text, answer)
         return answer
 
     def deliver(self):
@@ -93,19 +93,34 @@ def test_a_symptom_without_fever_alerts_too(env, chat):
     assert len(env.texts_to("sunxz")) == 1 and "腹泻" in env.texts_to("sunxz")[0]
 
 
-def test_same_reading_again_alerts_once_and_a_normal_correction_sends_nothing(env, chat):
+def test_same_reading_again_alerts_once_and_a_normal_correction_retracts_once(env, chat):
     env.clock.set(dt.datetime(2026, 3, 2, 7, 20))
     chat.say("zhangls", "37.8")
     chat.say("zhangls", "37.8")                 # reported again: same reading
     assert len(alert_rows(env, "fever:")) == 1
-    chat.say("zhangls", "36.5")                 # corrected to normal
+    chat.say("zhangls", "36.5")                 # corrected to normal: the alert is withdrawn
+    chat.say("zhangls", "36.4")                 # normal again: nothing more to withdraw
     assert len(alert_rows(env, "fever:")) == 1
+    assert len(alert_rows(env, "retract:")) == 1
     chat.say("zhangls", "38.5")                 # a new, higher reading is news
     rows = alert_rows(env, "fever:")
     assert len(rows) == 2 and "38.5" in rows[1].content
     chat.deliver()
-    assert len(env.texts_to("wangxz")) == 2
+    texts = env.texts_to("wangxz")
+    assert len(texts) == 3
+    assert texts[1] == "【更正】张老师 3月2日 体温已更正为36.5℃，此前的异常提醒撤销"
     env.assert_each_delivered_once()
+
+
+def test_undo_of_a_fever_retracts_the_alert_to_everyone_who_got_it(env, chat):
+    env.clock.set(dt.datetime(2026, 3, 2, 7, 20))
+    chat.say("lils", "张三 37.9 咳嗽")
+    chat.say("lils", "撤销", outcome="command")
+    again = chat.say("lils", "撤销", outcome="command")    # nothing left: no second correction
+    assert again.reply == "没有可撤销的报告。"
+    assert len(alert_rows(env, "retract:")) == 1
+    chat.deliver()
+    assert env.texts_to("wangxz")[-1] == "【更正】张三 3月2日的异常报告已撤销，此前的异常提醒撤销"
 
 
 def test_normal_reports_alert_nobody(env, chat):

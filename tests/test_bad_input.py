@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from bot.app import create_app
 from bot.services import Services
+from bot.wecom import aibot_crypto
 from bot.wecom.signer import AibotSigner, CallbackSigner
 from storage.db import upgrade
 from storage.models import HealthRecord, InboundMessage
@@ -145,3 +146,105 @@ def test_no_secret_in_any_log_line(app_env, caplog):
     post(client, {"msg_signature": "x", "timestamp": "1", "nonce": "2"}, b"<xml/>")
     for secret in (SAMPLE_AES_KEY, "test-secret", AIBOT_AES_KEY, AIBOT_TOKEN):
         assert secret not in caplog.text
+
+
+# --- the 智能机器人 endpoint: the same fuzz, and signed plaintexts that are all wrong somewhere
+
+def _wrong(rnd: random.Random, *, required: bool, limit: int):
+    """A value a text field of WeCom's JSON never holds (None only where the field is required)."""
+    choices = [lambda: {"a": rnd.randint(0, 9)}, lambda: [rnd.random()], lambda: rnd.random() > 0.5,
+               lambda: rnd.random() * 1e6 + 0.5, lambda: "x" * (limit + rnd.randint(1, 500))]
+    if required:
+        choices.append(lambda: None)
+    return rnd.choice(choices)()
+
+
+def _poisoned_plaintext(rnd: random.Random) -> str:
+    """A decrypted 智能机器人 message with at least one thing that makes it no message."""
+    msg = {"msgid": f"f{rnd.randrange(10**9)}", "aibotid": "AIBOTID", "chatid": "chat-school1",
+           "chattype": rnd.choice(["group", "single"]), "from": {"userid": "zhangls"},
+           "msgtype": "text", "text": {"content": "@晨检 36.5"}}
+    for _ in range(rnd.randint(0, 3)):                       # harmless noise
+        msg[rnd.choice(["x", "extra", "quote", "attachment"])] = rnd.choice([1, "y", {"z": [1]}, None])
+    poison = rnd.randrange(13)
+    if poison == 0:
+        msg["msgid"] = _wrong(rnd, required=True, limit=128)
+    elif poison == 1:
+        msg["msgtype"] = _wrong(rnd, required=True, limit=32)
+    elif poison == 2:
+        msg["chatid"] = _wrong(rnd, required=False, limit=100)
+    elif poison == 3:
+        msg["chattype"] = rnd.choice(["broadcast", "GROUP", {"t": 1}, [1], 3.5])
+    elif poison == 4:
+        msg["from"] = rnd.choice(["zhangls", ["zhangls"], 7, 1.5, True])
+    elif poison == 5:
+        msg["from"] = {"userid": _wrong(rnd, required=False, limit=64)}
+    elif poison == 6:
+        msg["text"] = rnd.choice(["36.5", [1], 2, None, True])
+    elif poison == 7:
+        msg["text"] = {"content": rnd.choice([None, 36.5, ["36.5"], {"c": 1}, False])}
+    elif poison == 8:                                         # a string no column can hold
+        bad = rnd.choice(["\ud800", "\udfff", "\x00", "a\ud83d"])
+        key = rnd.choice(["content", "userid", "chatid", "msgid"])
+        if key == "content":
+            msg["text"]["content"] += bad
+        elif key == "userid":
+            msg["from"]["userid"] += bad
+        else:
+            msg[key] += bad
+    elif poison == 9:                                         # nesting past the bound
+        depth = rnd.randint(aibot_crypto.MAX_DEPTH, 3000)
+        return json.dumps(msg)[:-1] + ', "deep": ' + "[" * depth + "]" * depth + "}"
+    elif poison == 10:                                        # not an object
+        return json.dumps(rnd.choice([[msg], "text", 36.5, None]))
+    elif poison == 11:                                        # cut short or not JSON at all
+        text = json.dumps(msg)
+        return text[:rnd.randrange(len(text))] if rnd.random() < 0.7 else "<xml>36.5</xml>"
+    else:
+        msg["text"]["content"] = {"content": "@晨检 36.5"}
+    # lone surrogates only travel as \\u escapes: there is no UTF-8 for them
+    return json.dumps(msg, ensure_ascii=poison == 8 or rnd.random() < 0.5)
+
+
+def test_fuzz_10000_random_and_mutated_aibot_callbacks(app_env):
+    client, svc, _signer = app_env
+    rnd = random.Random(20200205)
+    aibot = AibotSigner(AIBOT_TOKEN, AIBOT_AES_KEY)
+    params, body = aibot.encrypt(aibot.message("chat-school1", "zhangls", "@晨检 36.5", "real"))
+    raw = body.encode()
+    enc_start = raw.index(b'"encrypt": "') + len(b'"encrypt": "')
+    enc_end = raw.rindex(b'"}')
+    statuses = {}
+    for i in range(10_000):
+        choice = i % 5
+        if choice == 0:                                  # random bytes, real signature params
+            data, q = rnd.randbytes(rnd.randint(0, 300)), params
+        elif choice == 1:                                # a real body, its ciphertext mutated
+            b = bytearray(raw)
+            for _ in range(rnd.randint(1, 8)):
+                at = rnd.randrange(enc_start, enc_end)
+                b[at] = (b[at] + rnd.randrange(1, 256)) % 256
+            data, q = bytes(b), params
+        elif choice == 2:                                # mutated signature parameters
+            q = {k: (v[:-1] + rnd.choice("0123456789abcdef")) if rnd.random() < 0.7 else v
+                 for k, v in params.items()}
+            data = raw if q != params else raw[:-3]
+        elif choice == 3:                                # signed, and wrong inside
+            ts, nonce = str(rnd.randrange(10**10)), str(rnd.randrange(10**10))
+            encrypt = aibot_crypto.encrypt_text(AIBOT_AES_KEY, _poisoned_plaintext(rnd))
+            q = {"msg_signature": aibot_crypto.signature(AIBOT_TOKEN, ts, nonce, encrypt),
+                 "timestamp": ts, "nonce": nonce}
+            data = json.dumps({"encrypt": encrypt}).encode()
+        else:                                            # outer JSON of every wrong shape
+            depth = rnd.randint(1, 3000)
+            data = rnd.choice([b"[" * depth, b"{" * depth, b'{"encrypt": ' + b"[" * depth,
+                               json.dumps({"encrypt": rnd.choice([1, None, [], {"a": 1}, ""])}).encode(),
+                               json.dumps({"encrypt": "\ud800"}).encode(),
+                               b'{"encrypt": "\\u0000"}', b'"just a string"'])
+            q = params
+        r = client.post("/wecom/aibot", query_string=q, data=data)
+        statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+        assert r.status_code < 500, (i, r.status_code)
+    assert count(svc, InboundMessage) == 0 and count(svc, HealthRecord) == 0
+    assert set(statuses) <= {400, 403, 413}, statuses
+    assert statuses.get(400, 0) > 2000                   # the signed ones were read and refused

@@ -13,6 +13,8 @@ import pytest
 
 from tests.support import PG_ADMIN, service_missing
 
+pytestmark = pytest.mark.slow          # whole processes: the CI tier, not the fast loop
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -58,3 +60,22 @@ def test_digest_bench_short(postgresql):
 def test_fanout_bench_short():
     out = run_bench("fanout_bench.py")
     assert "ratio" in out
+
+
+def test_surveillance_bench_short():
+    out = run_bench("surveillance_bench.py")
+    assert "cluster rule (baseline)" in out and "ratio: C2" in out
+    assert "C2 k=0.5 c=3: Youden 0.98" in out and "backtest EARS C2" in out
+    assert "PROBLEM" not in out
+
+
+def test_supplies_bench_short():
+    out = run_bench("supplies_bench.py")
+    assert "ratio transfers ours / naive" in out and "[sqlite]" in out
+    assert "PROBLEM" not in out
+
+
+def test_roster_bench_short():
+    out = run_bench("roster_bench.py", "--xlsx")
+    assert "bare csv module" in out and "ratio" in out and "first import (all added)" in out
+    assert "aim: meets" in out and "PROBLEM" not in out

@@ -162,7 +162,7 @@ def test_export_shows_exactly_the_records(world, tmp_path):
     signer.post_text(server.url, "zhangls", "36.6", msg_id="3003")       # a correction
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[wecom]\ncorp_id="{SAMPLE_CORP_ID}"\nagent_id=1000002\nsecret="s"\n'
-                   f'token="{SAMPLE_TOKEN}"\nencoding_aes_key="{SAMPLE_AES_KEY}"\n'
+                   f'token="{SAMPLE_TOKEN}"\nencoding_aes_key="{SAMPLE_AES_KEY}"\napi_base="http://127.0.0.1:9"\n'
                    f'[database]\nurl="{svc.config.database_url}"\n', encoding="utf-8")
     out = tmp_path / "out.csv"
     res = subprocess.run([sys.executable, "-m", "bot", "--config", str(cfg), "export",

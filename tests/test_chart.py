@@ -10,8 +10,8 @@ from pathlib import Path
 from PIL import Image
 from fontTools.ttLib import TTFont
 
-from bot.chart import FONT_PATH, chart_texts, trend_png
-from storage.trends import TrendPoint, school_days_until, trend
+from scheduler.chart import FONT_PATH, chart_texts, trend_png
+from storage.trends import TrendPoint, trend
 from tests.support import make_config
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -20,7 +20,7 @@ END = dt.date(2026, 3, 19)
 
 def points():
     config = make_config("sqlite://")
-    days = school_days_until(config.calendar, END, 14)
+    days = config.calendar.school_days_until(END, 14)
     return [TrendPoint(d, None if i == 3 else 78 + (i * 7) % 23, (i * 5) % 7, (i * 3) % 11)
             for i, d in enumerate(days)]
 

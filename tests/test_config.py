@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from bot.config import ConfigError, load_config, parse_config
+from bot.config import load_config
+from handlers.config import ConfigError, parse_config
 from tests.support import make_config
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
@@ -82,3 +83,79 @@ def test_missing_and_broken_config_files_give_one_line(tmp_path):
     broken.write_text("[wecom\n")
     res = run_cli("--config", str(broken), "serve")
     assert res.returncode == 2 and "not valid TOML" in res.stderr and "Traceback" not in res.stderr
+
+
+# --- an operator's typo is an error with its name (issue 18) ---------------------------------
+
+def _site(tmp_path, extra: str = "", *, api_base: str = "http://127.0.0.1:9", roster: str | None = None):
+    """A config file (the test config plus `extra`) and, with `roster`, a database holding it."""
+    import os
+
+    from tests.support import config_toml
+
+    text = config_toml(f"sqlite:///{tmp_path}/bot.db", api_base=api_base) + extra
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(text, encoding="utf-8")
+    env = {**os.environ, "BOT_CONFIG": str(cfg)}
+    if roster is not None:
+        assert run_cli("init-db", env=env).returncode == 0
+        path = tmp_path / "roster.csv"
+        path.write_text(roster, encoding="utf-8")
+        res = run_cli("roster", "import", str(path), env=env)
+        assert res.returncode == 0, res.stderr
+    return env
+
+
+ROSTER_WEST = ("school,class,name,role,userid,mobile\n"
+               "第一实验小学,,王校长,principal,wangxz,13800000002\n"
+               "第二小学,,孙校长,principal,sunxz,13800000006\n"
+               "城西小学,,钱校长,principal,qianxz,13800000009\n")
+
+
+def _refused(res, *needles):
+    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr
+    for needle in needles:
+        assert needle in res.stderr, (needle, res.stderr)
+
+
+def test_group_typo_is_named_by_check_config_and_serve(tmp_path):
+    env = _site(tmp_path, '\n[[group]]\nscope = "城西小学"\nrobot_key = "west-key"\n')
+    _refused(run_cli("check-config", env=env), "group: unknown table", "did you mean 'groups'")
+    _refused(run_cli("serve", "--port", "1", env=env), "group: unknown table")
+
+
+def test_a_group_scope_that_matches_no_school_of_the_roster(tmp_path):
+    extra = '\n[[groups]]\nscope = "城西小学校"\nrobot_key = "west-key"\n'
+    env = _site(tmp_path, extra, roster=ROSTER_WEST)
+    res = run_cli("check-config", env=env)
+    _refused(res, "groups[3].scope", "城西小学校", "did you mean '城西小学'")
+    _refused(run_cli("serve", "--port", "1", env=env), "groups[3].scope", "城西小学校")
+    # spelt as in the roster, both go ahead (serve as far as binding its port)
+    fixed = _site(tmp_path, extra.replace("城西小学校", "城西小学"))
+    ok = run_cli("check-config", env=fixed)
+    assert ok.returncode == 0 and "4 group(s)" in ok.stdout, ok.stderr
+
+
+def test_check_config_before_there_is_a_roster_says_it_did_not_check(tmp_path):
+    env = _site(tmp_path, '\n[[groups]]\nscope = "城西小学校"\nrobot_key = "west-key"\n')
+    res = run_cli("check-config", env=env)
+    assert res.returncode == 0 and "not checked" in res.stdout, res.stderr
+    assert not (tmp_path / "bot.db").exists()            # looking did not create a database
+    assert run_cli("init-db", env=env).returncode == 0
+    res = run_cli("check-config", env=env)
+    assert res.returncode == 0 and "roster is empty" in res.stdout
+
+
+def test_sample_credentials_with_a_real_api_base_are_refused(tmp_path):
+    env = _site(tmp_path, api_base="https://qyapi.weixin.qq.com")
+    _refused(run_cli("check-config", env=env), "SAMPLE credentials", "qyapi.weixin.qq.com")
+    _refused(run_cli("serve", "--port", "1", env=env), "SAMPLE credentials")
+    local = run_cli("check-config", env=_site(tmp_path))                 # on loopback: a warning
+    assert local.returncode == 0 and "SAMPLE" in local.stdout
+
+
+def test_serve_binds_loopback_by_default():
+    from bot.cli import build_parser
+    assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
+    assert build_parser().parse_args(["serve", "--host", "0.0.0.0"]).host == "0.0.0.0"

@@ -54,7 +54,7 @@ def site(db_url, tmp_path):
                         message_id=None, now=at)
         save_record(s, person_id=ids["张三"], day=DAY, check="morning", temperature=38.2,
                     symptoms=["fever", "cough"], abnormal=True, reported_by_id=ids["李老师"],
-                    message_id=None, now=at)
+                    message_id=None, now=at, absent=True)     # the sick absentee
         save_class_report(s, school_id=s1.id, class_name="三年级2班", day=DAY, check="morning",
                           expected=45, present=43, absent=2, sick_absent=1, fever=1,
                           reported_by_id=ids["李老师"], message_id=None, now=at)
@@ -126,19 +126,29 @@ def test_login_cookie_csrf_and_rate_limit(site):
     cookie = r.headers["Set-Cookie"]
     assert cookie.startswith("mc_session=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Path=/dashboard" in cookie and "Secure" not in cookie
-    https = site.app.test_client()
-    r = log_in(https, "chenju", BUREAU_PW, headers={"X-Forwarded-Proto": "https"})
+    # X-Forwarded-Proto counts only from a trusted proxy ([server] trusted_proxies)
+    spoofed = log_in(site.app.test_client(), "chenju", BUREAU_PW,
+                     headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" not in spoofed.headers["Set-Cookie"]
+    assert "Strict-Transport-Security" not in spoofed.headers
+    proxied = make_app(make_config(site.config.database_url, server={"trusted_proxies": 1}),
+                       FixedClock(NOW))
+    r = log_in(proxied.test_client(), "chenju", BUREAU_PW, headers={"X-Forwarded-Proto": "https"})
     assert "Secure" in r.headers["Set-Cookie"]
+    assert r.headers["Strict-Transport-Security"].startswith("max-age=")
+    proxied.extensions[dashboard.EXTENSION].engine.dispose()
     # a foreign `next` never leaves the dashboard
     r = log_in(site.app.test_client(), "chenju", BUREAU_PW,
                query_string={"next": "https://evil.example/x"})
     assert r.headers["Location"].endswith("/dashboard/")
-    # five failures lock the account for ten minutes, even for the right password
+    # five failures lock the account for a minute, even for the right password
     bad = site.app.test_client()
     for _ in range(5):
         assert log_in(bad, "wangxz", "wrong-password").status_code == 401
     r = log_in(bad, "wangxz", PRINCIPAL_PW)
-    assert r.status_code == 429 and "10分钟后再试" in text_of(r)
+    assert r.status_code == 429 and "1分钟后再试" in text_of(r)
+    # ... but not anybody else's, from the same address
+    assert log_in(bad, "chenju", BUREAU_PW).status_code == 302
     # a teacher with a stored hash, an unknown user: the same answer
     assert log_in(site.app.test_client(), "lils", "teacher-pass-1").status_code == 401
     assert "账号或密码不正确" in text_of(log_in(site.app.test_client(), "ghost", "whatever-123"))

@@ -50,9 +50,9 @@ def snapshot(records=None, classes=None, people=PEOPLE) -> DaySnapshot:
 
 
 def school_text(snap, school=S1, masked=True, **kw):
-    fig = school_figures(snap, school)
+    fig = school_figures(snap, school, T)
     parts = d.school_digest(fig, day=DAY, check="morning", taken_at=AT, tz=SHANGHAI,
-                            threshold=T, fevers=d.fever_count(snap, school, T), masked=masked, **kw)
+                            threshold=T, masked=masked, **kw)
     return parts
 
 
@@ -67,6 +67,7 @@ def test_school_digest_for_the_group_has_exact_numbers_and_masks_names():
         "应到45 实到43 缺勤2 因病缺勤1",
         "发热 2人",
         "其他症状：咳嗽1人",
+        '<font color="warning">未报齐：班级1个、教职工1人</font>',
         "未报班级（1个）：四年级1班",
         "未报教职工（1人）：赵**",
         "> 数据截至 09:30",
@@ -106,7 +107,7 @@ def test_zero_report_when_nothing_is_abnormal():
 def test_a_class_stated_fever_and_the_same_child_reported_count_once():
     snap = snapshot(records=[rec(5, 38.0, ("fever",)), rec(6, 37.9, ("fever",))],
                     classes=[ClassRow(S1, "三年级2班", 45, 43, 2, 2, 3, AT)])
-    assert d.fever_count(snap, S1, T) == 3            # max(3 stated, 2 named), not 5
+    assert school_figures(snap, S1, T).fevers == 3     # max(3 stated, 2 named), not 5
 
 
 def test_a_big_school_splits_between_lines_within_4096_bytes():
@@ -146,11 +147,11 @@ def test_masking():
 
 def test_district_digest_lists_silent_schools_first_with_totals_and_change():
     snap = snapshot()
-    tallies = [d.tally(snap, f, T) for f in district_figures(snap)]
+    tallies = [f.tally() for f in district_figures(snap, T)]
     before = snapshot(records=[rec(2, 36.5), rec(3, 36.6), rec(4, 36.6), rec(8, 36.5),
                                rec(10, 36.4), rec(11, 36.5), rec(12, 36.6)],
                       classes=[ClassRow(S1, "三年级2班", 45, 42, 3, 3, 0, AT)])
-    previous = [d.tally(before, f, T) for f in district_figures(before)]
+    previous = [f.tally() for f in district_figures(before, T)]
     [text] = d.district_digest(tallies, day=DAY, check="morning", taken_at=AT, tz=SHANGHAI,
                                previous=previous, previous_day=DAY - dt.timedelta(days=3),
                                alerts=["3月2日 第一实验小学 三年级2班 今日发热3人"])
@@ -164,7 +165,7 @@ def test_district_digest_lists_silent_schools_first_with_totals_and_change():
     assert "· 3月2日 第一实验小学 三年级2班 今日发热3人" in lines
     school_lines = [l for l in lines if "第二小学" in l or "第一实验小学：" in l]
     assert "第二小学" in school_lines[0] and "未报告" in school_lines[0]   # silent first
-    assert "· 第一实验小学：教职工3/4 班级1/2 发热2 因病缺勤1 未报：教职工1 班级1" == school_lines[1]
+    assert "· 第一实验小学：教职工3/4 班级1/2 发热2 因病缺勤1 未报齐：教职工1 班级1" == school_lines[1]
     assert lines[-1] == "> 数据截至 09:30"
 
 
@@ -191,12 +192,13 @@ def person_id(session, name):
     return session.scalar(select(Person.id).where(Person.name == name))
 
 
-def report(session, name, temp, symptoms=(), at=AT, by=None):
+def report(session, name, temp, symptoms=(), at=AT, by=None, absent=False):
     from storage.records import save_record
     pid = person_id(session, name)
     save_record(session, person_id=pid, day=DAY, check="morning", temperature=temp,
                 symptoms=list(symptoms), abnormal=bool(symptoms) or (temp or 0) >= T,
-                reported_by_id=person_id(session, by) if by else pid, message_id=None, now=at)
+                reported_by_id=person_id(session, by) if by else pid, message_id=None, now=at,
+                absent=absent)
 
 
 def by_key(messages, part):
@@ -252,10 +254,9 @@ def test_digest_messages_from_the_database_and_a_late_report(db):
 
 
 def test_previous_school_day_skips_weekends_and_holidays():
-    from storage.trends import previous_school_day, school_days_until
     config = make_config("sqlite://", calendar={"holidays": ["2026-02-27"]})
-    assert previous_school_day(config.calendar, DAY) == dt.date(2026, 2, 26)
-    days = school_days_until(config.calendar, DAY, 14)
+    assert config.calendar.previous_school_day(DAY) == dt.date(2026, 2, 26)
+    days = config.calendar.school_days_until(DAY, 14)
     assert len(days) == 14 and days[-1] == DAY and dt.date(2026, 2, 27) not in days
     assert all(x.isoweekday() <= 5 for x in days)
 
@@ -266,7 +267,7 @@ def test_open_cluster_alerts_and_follow_ups_come_from_the_database(db):
 
     config, sessions = db
     with sessions() as s, s.begin():
-        report(s, "张三", 38.4, ("fever",), by="李老师")
+        report(s, "张三", 38.4, ("fever",), by="李老师", absent=True)
         for key, day in (("cluster:1:三年级2班:2026-03-02:bureau-group", DAY),
                          ("cluster:1:四年级1班:2026-02-20:bureau-group", dt.date(2026, 2, 20))):
             s.add(OutboxMessage(dedupe_key=key, source="cluster", channel="group",

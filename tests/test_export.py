@@ -63,7 +63,8 @@ def seeded(db_url, tmp_path):
         save_record(s, person_id=ids["吴老师"], day=SCHOOL_DAYS[0], check="noon",
                     temperature=36.5, symptoms=[], abnormal=False, reported_by_id=ids["吴老师"],
                     message_id=None, now=dt.datetime.combine(SCHOOL_DAYS[0], dt.time(5, 0)))
-        revoke_last(s, ids["吴老师"], now=dt.datetime.combine(SCHOOL_DAYS[0], dt.time(5, 5)))
+        revoke_last(s, ids["吴老师"], day=SCHOOL_DAYS[0],
+                    now=dt.datetime.combine(SCHOOL_DAYS[0], dt.time(5, 5)))
     yield make_config(db_url), sessions
     engine.dispose()
 
@@ -85,7 +86,7 @@ def test_xlsx_counts_match_the_database(seeded, tmp_path):
             .group_by(ClassReport.day)).all())
         db_sick = s.scalar(select(func.sum(ClassReport.sick_absent)).where(*CURRENT_CLASS))
     wb = load_workbook(out)
-    assert wb.sheetnames == ["records 个人记录", "classes 班级报告", "summary 每日学校汇总"]
+    assert wb.sheetnames == ["records 个人记录", "classes 班级报告", "summary 每日学校汇总", "watch 摸排"]
     _h, records = sheet_rows(wb, "records 个人记录")
     assert n == len(records) == db_records
     corrected = [r for r in records if r[4] == "王校长" and r[0] == SCHOOL_DAYS[0].isoformat()]

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.config import Config
+from handlers.config import Config
 from scheduler.commands import run_job, status
 from scheduler.jobs import JOBS, run_job_once
 from scheduler.outbox import OutboxWorker
-from scheduler.runner import SchedulerRunner, make_client
+from bot.wecom.client import make_client
+from scheduler.runner import SchedulerRunner
 from storage import records as store
 from storage.db import make_engine, make_sessionmaker, upgrade
 from storage.models import JobRun, OutboxMessage, Person, School

@@ -266,3 +266,148 @@ def test_drain_with_a_clock_that_does_not_move_returns_what_it_could_send(env):
     result = worker.drain(timeout=600)
     assert result.sent == 1 and result.retried == 1
     assert rows(env)["test:group:school1-key:2"].status == "pending"
+
+
+# --- permanent refusals, what `status` shows, waiting beside another worker ---------------
+
+IP_NOT_TRUSTED = ("not allow to access from your ip, hint: [1700000000_1_abc], from ip: "
+                  "203.0.113.7, more info at https://open.work.weixin.qq.com/devtool/query?e=60020")
+
+
+def test_60020_fails_a_fever_alert_at_once_with_the_reason_in_status(env):
+    """The server's IP is not among the app's trusted IPs: retrying cannot help, so the row is
+    failed at its first answer, and `status` and `failed_since` say why."""
+    from storage.outbox_queue import failed_since
+
+    queue(env, Outgoing("person", "wangxz", "text", "【体温异常】李四 37.6℃", "alert:test:1"),
+          source="alert")
+    env.standin.fail_next("/cgi-bin/message/send", errcode=60020, errmsg=IP_NOT_TRUSTED)
+    env.worker().drain(timeout=600)
+    row = rows(env)["alert:test:1"]
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert env.slept == []                      # no backoff, no retry
+    text = env.status()
+    assert "1 failed" in text and "failed #" in text and "alert:test:1" in text
+    assert "errcode 60020" in text and "203.0.113.7" in text and "trusted IPs" in text
+    with env.sessions() as s:
+        [f] = failed_since(s, env.clock() - dt.timedelta(hours=1))
+        assert failed_since(s, env.clock() + dt.timedelta(minutes=1)) == []
+    assert (f.source, f.channel, f.target, f.errcode) == ("alert", "person", "wangxz", 60020)
+    assert "trusted IPs" in f.error
+
+
+@pytest.mark.parametrize("errcode", [40001, 40013, 40056, 48002, 60011, 81013, 82001, 93000])
+def test_refusals_that_never_succeed_on_retry_fail_at_once(env, errcode):
+    queue(env, person(1), group(2))
+    env.standin.fail_next("/cgi-bin/message/send", errcode=errcode, times=3)
+    env.standin.fail_next("/cgi-bin/webhook/send", errcode=errcode)
+    env.worker().drain(timeout=600)
+    for r in rows(env).values():
+        assert (r.status, r.attempts) == ("failed", 1), (r.dedupe_key, r.last_error)
+        assert f"errcode {errcode}" in r.last_error and "school1-key" not in r.last_error
+
+
+def test_a_token_refused_again_after_a_refresh_is_retried_not_failed(env):
+    """40014/42001: the client fetched a new token and tried once more; a second refusal may
+    be a race with another process's refresh, so the row backs off and is sent later."""
+    queue(env, person(1))
+    env.standin.fail_next("/cgi-bin/message/send", errcode=40014, times=2)
+    env.worker().drain(timeout=600)
+    row = rows(env)["test:person:1"]
+    assert (row.status, row.attempts) == ("sent", 2) and "40014" in row.last_error
+
+
+def test_status_shows_each_retrying_delivery_with_its_last_errcode(env):
+    queue(env, person(1), Outgoing("group", "school2-key", "text", "群消息", "test:group:2"))
+    env.standin.fail_next("/cgi-bin/message/send", errcode=45009, errmsg="api freq out of limit")
+    env.standin.fail_next("/cgi-bin/webhook/send", status=502, times=4)
+    env.worker().run_once()
+    text = env.status()
+    assert "outbox: 2 pending" in text
+    retrying = [line for line in text.splitlines() if line.strip().startswith("retrying #")]
+    assert len(retrying) == 2, text
+    person_line = next(line for line in retrying if "test:person:1" in line)
+    assert "errcode 45009" in person_line and "api freq out of limit" in person_line
+    assert "next 2026-03-02 08:31:00" in person_line          # a minute for a rate limit
+    group_line = next(line for line in retrying if "test:group" in line)
+    assert "(group 第二小学)" in group_line and "HTTP 502" in group_line
+    assert "school2-key" not in text
+
+
+def test_status_shows_a_row_held_by_another_workers_lease(env):
+    queue(env, person(1, users="wangxz|lils"))
+    other = env.worker(name="host-b:4242:c0ffee")
+
+    def die(m):
+        raise Crash("killed mid-send")
+    other.before_send = die
+    with pytest.raises(Crash):
+        other.run_once()
+    text = env.status()
+    assert "1 sending" in text
+    line = next(line for line in text.splitlines() if "sending #" in line)
+    assert "test:person:1 (person wangxz +1)" in line
+    assert "held by host-b:4242:c0ffee, lease until 2026-03-02 08:35:00" in line
+    env.clock.advance(minutes=6)
+    line = next(line for line in env.status().splitlines() if "sending #" in line)
+    assert "lease ended 2026-03-02 08:35:00, to be sent again" in line
+
+
+def test_wait_delivered_polls_a_row_another_worker_is_sending_and_returns_when_it_is_sent(env):
+    """The other worker (the running scheduler) holds one of our rows under a five-minute
+    lease; the waiting command sends its other row itself, looks again every few tenths of a
+    second, and returns as soon as the other worker has sent it: not at the lease end."""
+    import time
+
+    from scheduler.commands import wait_delivered
+    from scheduler.outbox import POLL_SECONDS, delivery_of
+
+    now = dt.datetime.now(dt.timezone.utc)
+    with env.sessions() as s, s.begin():
+        keys = enqueue(s, [person(1), group(2)], source="test", now=now)
+    claimed, release = threading.Event(), threading.Event()
+    real = lambda: dt.datetime.now(dt.timezone.utc)   # noqa: E731 - the wall clock
+    other = OutboxWorker(env.sessions, env.client(), clock=real, name="host-b:4242:c0ffee")
+
+    def hold(m):
+        claimed.set()
+        assert release.wait(30)
+    other.before_send = hold
+    thread = threading.Thread(target=other.run_once)
+    thread.start()
+    assert claimed.wait(30)
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        release.set()                # the other worker finishes while we wait
+        time.sleep(seconds)
+    started = time.monotonic()
+    try:
+        result = wait_delivered(env.config, env.sessions, keys, env.client(), clock=real,
+                                sleep=sleep, timeout=120)
+    finally:
+        release.set()
+        thread.join(30)
+    assert time.monotonic() - started < 30          # the lease had five minutes to run
+    assert slept and max(slept) <= POLL_SECONDS
+    assert result.ok and (result.sent_here, result.sent_by_others) == (1, 1), result
+    assert result.describe() == "sent 1, 1 by another worker"
+    with env.sessions() as s:
+        named = delivery_of(s, keys, "someone-else", scheduler="host-b:4242:leader")
+    assert named.describe() == "sent 0, 1 by the running scheduler, 1 by another worker"
+    env.assert_each_delivered_once()
+
+
+def test_drain_without_poll_still_sends_a_dead_workers_row_after_its_lease(env):
+    queue(env, person(1))
+    other = env.worker(name="dies")
+
+    def die(m):
+        raise Crash("killed mid-send")
+    other.before_send = die
+    with pytest.raises(Crash):
+        other.run_once()
+    result = env.worker(name="restarted").drain(timeout=600)
+    assert result.sent == 1 and sum(env.slept) >= 5 * 60 - 1    # slept to the lease end
+    env.assert_each_delivered_once()

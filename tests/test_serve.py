@@ -51,9 +51,9 @@ def test_serve_answers_tencent_samples(sample_config, scheduler):
     try:
         for _ in range(100):
             try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.2)
         else:
             pytest.fail("server did not come up")

@@ -4,17 +4,17 @@ import random
 
 from sqlalchemy import select, update
 
-from handlers.digest import district_totals
+from handlers.figures import district_totals
 from storage import records as store
 from storage.models import ClassReport, HealthRecord, Person
 from storage.snapshot import snapshots_of
-from storage.trends import school_days_until, tallies_of, trend
+from storage.trends import tallies_of, trend
 from tests.test_jobs import MONDAY, env, env_factory  # noqa: F401 - fixtures
 
 
 def test_trend_equals_the_figures_of_each_days_snapshot(env):
     rnd = random.Random(7)
-    days = school_days_until(env.config.calendar, MONDAY, 14)
+    days = env.config.calendar.school_days_until(MONDAY, 14)
     staff = ["wangxz", "lils", "zhangls", "zhaols", "sunxz", "zhouls", "wuls"]
     students = [("张三", "lils"), ("李四", "lils"), ("欧阳明月", "lils"), ("王五", "zhaols")]
     for d in days:

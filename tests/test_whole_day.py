@@ -42,6 +42,8 @@ from tests.support import (ROSTER_CSV, SAMPLE_AES_KEY, SAMPLE_CORP_ID, SAMPLE_TO
                            config_toml, create_pg_database, drop_pg_database)
 from tests.test_jobs import delivery, row_delivery
 
+pytestmark = pytest.mark.slow          # whole processes: the CI tier, not the fast loop
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -109,9 +111,9 @@ class Deployment:
             for label, p in self.procs.items():
                 assert p.poll() is None, f"{self.name} {label} exited:\n{self.log_text(label)}"
             try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if requests.get(f"{self.url}/healthz", timeout=5).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:      # refused, or too slow on a loaded machine
                 pass
             time.sleep(0.2)
         pytest.fail(f"{self.name}: the web server did not come up")

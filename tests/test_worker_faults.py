@@ -29,6 +29,8 @@ from tests.support import (REQUIRE_SERVICES, SAMPLE_AES_KEY, SAMPLE_CORP_ID, SAM
                            config_toml, create_pg_database, drop_pg_database, pg_connect)
 from tests.test_jobs import seed
 
+pytestmark = pytest.mark.slow          # whole processes: the CI tier, not the fast loop
+
 TEACHERS = 120
 ROSTER = "school,class,name,role,userid,mobile\n第一实验小学,,王校长,principal,wangxz,13800000002\n" + \
     "".join(f"第一实验小学,,教师{i:03d},teacher,t{i:03d},139{i:08d}\n" for i in range(TEACHERS))

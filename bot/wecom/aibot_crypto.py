@@ -24,6 +24,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import string
 import struct
@@ -32,6 +33,11 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 RECEIVE_ID = ""
 BLOCK = 32                       # WeCom pads to 32 bytes, not AES's 16
+MAX_DEPTH = 16                   # WeCom's JSON nests 3 deep; Python's parser recurses per level
+# The largest webhook body read (both callbacks). WeCom's text messages carry at most 2048
+# bytes of content; encrypted and base64-wrapped such a message is about 4 KB; 128 KB is
+# thirty times that and still cheap to hash and scan.
+MAX_BODY = 128 * 1024
 _RANDOM_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -114,6 +120,64 @@ def decrypt_text(aes_key: str, encrypt: str, receive_id: str = RECEIVE_ID) -> st
         raise MalformedBody("plaintext is not UTF-8") from None
 
 
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def nesting_depth(text: str) -> int:
+    """How deep JSON's arrays and objects nest in `text`, counted outside string literals.
+
+    A linear scan that needs no recursion, so a body of 990 `[` is refused before the C
+    parser recurses into a RecursionError.
+    """
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    depth = deepest = 0
+    for ch in brackets:
+        if ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        else:
+            depth -= 1
+    return deepest
+
+
+def loads_bounded(text: str, what: str, max_depth: int = MAX_DEPTH):
+    """json.loads for text from outside: MalformedBody for anything not plain, nested JSON.
+
+    Refused: nesting deeper than `max_depth`, invalid JSON, and strings that no database
+    column can hold (NUL, lone surrogates such as "\\ud800").
+    """
+    if len(text) > 4 * MAX_BODY:
+        raise MalformedBody(f"{what} is too large")
+    if nesting_depth(text) > max_depth:
+        raise MalformedBody(f"{what} nests deeper than {max_depth}")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise MalformedBody(f"{what} is not JSON") from None
+    _check_strings(data, what)
+    return data
+
+
+def _check_strings(value, what: str) -> None:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, str):
+            if "\x00" in v:
+                raise MalformedBody(f"{what} holds a NUL character")
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise MalformedBody(f"{what} holds a lone surrogate") from None
+
+
 def verify_url(token: str, aes_key: str, msg_signature: str, timestamp: str, nonce: str,
                echostr: str) -> str:
     """The plaintext echostr of a GET URL verification, to be answered as is."""
@@ -128,19 +192,20 @@ def decrypt_request(token: str, aes_key: str, msg_signature: str, timestamp: str
     A body that is not JSON with a string "encrypt" cannot be checked for a signature, so it
     is MalformedBody; everything else is checked for its signature before it is decrypted.
     """
-    try:
-        outer = json.loads(body)
-    except (ValueError, UnicodeDecodeError, TypeError):
-        raise MalformedBody("not JSON") from None
+    if isinstance(body, (bytes, bytearray)):
+        try:
+            body = bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedBody("not UTF-8") from None
+    if not isinstance(body, str):
+        raise MalformedBody("not JSON")
+    outer = loads_bounded(body, "body")
     encrypt = outer.get("encrypt") if isinstance(outer, dict) else None
     if not isinstance(encrypt, str) or not encrypt:
         raise MalformedBody("no encrypt field")
     check_signature(token, timestamp, nonce, encrypt, msg_signature)
     plain = decrypt_text(aes_key, encrypt)
-    try:
-        data = json.loads(plain)
-    except ValueError:
-        raise MalformedBody("decrypted body is not JSON") from None
+    data = loads_bounded(plain, "decrypted body")
     if not isinstance(data, dict):
         raise MalformedBody("decrypted body is not a JSON object")
     return data

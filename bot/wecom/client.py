@@ -36,6 +36,9 @@ import time
 from typing import Callable
 
 import requests
+
+from handlers.config import Config
+from handlers.outgoing import WeComError, WeComRateLimited, WeComUnavailable  # noqa: F401
 from wechatpy.session.memorystorage import MemoryStorage
 
 log = logging.getLogger(__name__)
@@ -64,24 +67,6 @@ class RedactQuerySecrets(logging.Filter):
 
 
 logging.getLogger("urllib3.connectionpool").addFilter(RedactQuerySecrets())
-
-
-class WeComError(Exception):
-    """An answer with a non-zero errcode (or -1 for a transport failure); no secrets in it."""
-
-    def __init__(self, errcode: int, errmsg: str):
-        self.errcode = errcode
-        self.errmsg = errmsg
-        super().__init__(f"WeCom errcode {errcode}: {errmsg}")
-
-
-class WeComRateLimited(WeComError):
-    """45009 / 45033 / 130101: an API frequency limit or a group robot's 20 messages a minute.
-    Not retried here: the caller (the outbox) decides when to resend."""
-
-
-class WeComUnavailable(WeComError):
-    """Network errors, timeouts, HTTP 5xx or errcode -1 that outlasted the retries."""
 
 
 class FallbackTokenStore:
@@ -357,3 +342,21 @@ class WeComClient:
     def webhook_send_image(self, key: str, png_bytes: bytes) -> dict:
         return self._webhook(key, {"msgtype": "image", "image": {
             "base64": base64.b64encode(png_bytes).decode(), "md5": hashlib.md5(png_bytes).hexdigest()}})
+
+
+def make_client(config: Config, *, sleep=None):
+    """The real WeCom client for `[wecom]`, sharing its token through Redis when configured."""
+    w = config.wecom
+    kwargs = {}
+    if sleep is not None:
+        kwargs["sleep"] = sleep
+    store = _token_store(config)
+    if store is not None:
+        kwargs["token_store"] = store
+    return WeComClient(w.corp_id, w.secret, w.agent_id, w.api_base, **kwargs)
+
+
+def _token_store(config: Config):
+    if not config.redis_url:
+        return None
+    return redis_token_store(config.redis_url)     # falls back to memory if Redis is down

@@ -23,7 +23,10 @@ body or None), time (epoch seconds when it arrived), status, errcode.
 A request delayed by `fail_next(..., delay=s)` alone is still answered and, like a slow WeCom,
 still delivered after the delay: a client that timed out meanwhile and retried has then sent
 it twice. Combine `delay` with `status` or `errcode` for a slow failure that delivers nothing.
-Records are appended when a request has been answered.
+Records are appended when a request has been answered; `.in_flight` counts the requests still
+being answered (a delayed one), so a test can wait for `in_flight == 0` before counting.
+`fail_next(path, errcode=60020, errmsg=...)` answers as WeCom does to a server whose IP is not
+among the app's trusted IPs (any errcode can be injected like that).
 """
 from __future__ import annotations
 
@@ -71,6 +74,7 @@ class WeComStandIn:
         self.robot_sends: dict[str, list[float]] = {}  # key → monotonic times of accepted sends
         self.delivered_at: dict[tuple, float] = {}     # (agentid, user, msgtype, content) → when
         self.faults: dict[str, list[_Fault]] = {}
+        self.in_flight = 0                             # requests received, not yet answered
         self.lock = threading.Lock()
         self.echo = echo                               # callable(record) for the CLI
         self._server: ThreadingHTTPServer | None = None
@@ -179,11 +183,18 @@ class WeComStandIn:
                 record["json"] = json.loads(body)
             except ValueError:
                 record["json"] = {"_raw": body[:200].decode("utf-8", "replace")}
-        status, answer = self._answer(path, query, record)
-        record["errcode"] = answer.get("errcode") if status == 200 and isinstance(answer, dict) else None
-        record["status"] = status
         with self.lock:
-            self.received.append(record)
+            self.in_flight += 1
+        try:
+            status, answer = self._answer(path, query, record)
+            record["errcode"] = (answer.get("errcode") if status == 200 and isinstance(answer, dict)
+                                 else None)
+            record["status"] = status
+            with self.lock:
+                self.received.append(record)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
         if self.echo:
             self.echo(record)
         return status, answer

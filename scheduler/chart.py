@@ -11,7 +11,8 @@ import io
 from pathlib import Path
 from typing import Sequence
 
-FONT_PATH = Path(__file__).resolve().parent / "static" / "fonts" / "MorningCheckSansSC-Regular.otf"
+FONT_PATH = (Path(__file__).resolve().parent.parent / "bot" / "static" / "fonts"
+             / "MorningCheckSansSC-Regular.otf")
 FONT_FAMILY = "MorningCheck Sans SC"
 WIDTH_PX, HEIGHT_PX, DPI = 1080, 1350, 150
 
