@@ -49,7 +49,8 @@ from sqlalchemy import insert, text  # noqa: E402
 
 from bot.config import load_config  # noqa: E402
 from handlers import digest as compose  # noqa: E402
-from handlers.figures import STAFF_ROLES, district_figures  # noqa: E402
+from handlers.figures import (STAFF_ROLES, SchoolTally, district_figures,  # noqa: E402
+                              district_totals)
 from handlers.lexicon import SYMPTOM_NAMES  # noqa: E402
 from storage.db import make_engine, make_sessionmaker, upgrade  # noqa: E402
 from storage.models import ClassReport, HealthRecord  # noqa: E402
@@ -307,18 +308,22 @@ def product_figures(sessions, config, day: dt.date) -> dict[str, dict]:
     thr = config.fever_threshold
     with sessions() as s:
         snap = load_snapshot(s, day, CHECK)
-    figs = district_figures(snap)
     out = {}
-    for f, t in zip(figs, compose.tallies(snap, figs, thr)):
+    for f in district_figures(snap, thr):
+        t = f.tally()
         d = {k: getattr(t, k) for k in FIELDS}
         d["missing"] = t.missing
-        d["symptoms"] = {c: n for c, n in compose.symptom_counts(f, thr).items() if n}
+        d["symptoms"] = {c: n for c, n in f.symptom_counts.items() if n}
         out[f.school] = d
     return out
 
 
-def tally_of(name: str, f: dict) -> compose.SchoolTally:
-    return compose.SchoolTally(school=name, **{k: f[k] for k in FIELDS}, missing=f["missing"])
+def tally_of(name: str, f: dict) -> SchoolTally:
+    """A school's tally from the bare figures (零报告: all due reported, nothing found)."""
+    zero = (f["missing"] == 0 and f["fevers"] == 0 and f["sick_absent"] == 0
+            and not f.get("symptoms") and f["staff_expected"] + f["classes_expected"] > 0)
+    return SchoolTally(school=name, **{k: f[k] for k in FIELDS}, missing=f["missing"],
+                       zero_report=zero)
 
 
 # --- timing --------------------------------------------------------------------------------
@@ -342,7 +347,6 @@ def timed_steps(steps: dict[str, float]):
 
     targets = [(dm, "snapshots_of", "snapshots of the day and the previous school day"),
                (dm, "district_figures", "figures of the day (district_figures)"),
-               (compose, "tallies", "tallies of the day (tallies)"),
                (dm, "_followups", "follow-up list (open_followups)"),
                (compose, "school_digest", "school digests x2 per school (text)"),
                (dm, "tallies_of", "previous day figures (tallies_of)"),
@@ -502,7 +506,7 @@ def check_agreement(sessions, engine, config, sql, messages, bare) -> list[str]:
     if lines_missing:
         problems.append(f"{len(lines_missing)} school line(s) of the bureau digest differ from "
                         f"bare SQL, e.g. {lines_missing[0]}")
-    total = compose.district_totals([tally_of(s, f) for s, f in sorted(bare.items())])
+    total = district_totals([tally_of(s, f) for s, f in sorted(bare.items())])
     if f"发热 {total.fevers}人" not in bureau:
         problems.append(f"district fevers: bare SQL {total.fevers} not in the bureau digest")
     # The trend chart's points agree with the same query per day.
@@ -510,7 +514,7 @@ def check_agreement(sessions, engine, config, sql, messages, bare) -> list[str]:
     with sessions() as s:
         points = trend(s, config, DAY, CHECK)
     for pt in points:
-        t = compose.district_totals([tally_of(n, f) for n, f in
+        t = district_totals([tally_of(n, f) for n, f in
                                      run_bare(engine, sql, pt.day, config.fever_threshold).items()])
         if (t.fevers, t.sick_absent) != (pt.fevers, pt.sick_absent) or (
                 (t.rate is None) != (pt.rate is None)

@@ -85,7 +85,7 @@ def _send(args) -> int:
     print(n.id)
     groups = f", {len(n.groups)} school group(s)" if n.groups else ""
     print(f"notice {n.id}: {n.private} principal(s) privately{groups}; "
-          f"{result.sent} message(s) sent", file=sys.stderr)
+          f"{result.described or f'sent {result.sent}'}", file=sys.stderr)
     if not n.principals:
         print("warning: the roster has no active principal with a userid: "
               "nobody can acknowledge this notice", file=sys.stderr)

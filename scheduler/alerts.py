@@ -95,7 +95,11 @@ class FeverAlerts:
             text = alert_text.retraction(person.name if person else "", old.day,
                                          None if current is None else current.temperature,
                                          undone=current is None)
-            for row_id, target in alerted:
+            told: set[str] = set()
+            for row_id, target in alerted:          # one correction per person alarmed
+                if target in told:
+                    continue
+                told.add(target)
                 messages.append(Outgoing("person", target, "text", text, f"retract:{row_id}"))
         if messages:
             enqueue(session, messages, source="retraction", now=now)

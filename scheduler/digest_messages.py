@@ -19,7 +19,6 @@ import datetime as dt
 import hashlib
 import logging
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.config import Config
@@ -28,7 +27,8 @@ from scheduler import digest_sections as sections
 from handlers.figures import FollowUpRow, district_figures
 from handlers.outgoing import Outgoing
 from storage.followups import open_followups
-from storage.models import OutboxMessage, School
+from storage.alert_queries import bureau_group_cluster_alerts
+from storage.roster_queries import school_ids_by_name
 from storage import recipients
 from storage.recipients import liaison_map, principal_map
 from storage.snapshot import snapshots_of
@@ -62,7 +62,7 @@ def build_digest_messages(session: Session, config: Config, day: dt.date, check_
         followups = _followups(session, config, day)
     out: list[Outgoing] = []
     tallies = [f.tally() for f in figs]
-    school_ids = dict(session.execute(select(School.name, School.id)).all())
+    school_ids = school_ids_by_name(session)
     heads_of = principal_map(session)
     for fig in figs:
         key = f"{base}:school:{_short(fig.school)}"
@@ -119,7 +119,7 @@ def build_digest_messages(session: Session, config: Config, day: dt.date, check_
 def _liaison_digests(session, config, tallies, previous, day, check_name, taken_at, alerts,
                      base, suffix) -> list[Outgoing]:
     """Each liaison's private digest of the schools they answer for (责任到人)."""
-    names = dict(session.execute(select(School.id, School.name)).all())
+    names = {i: n for n, i in school_ids_by_name(session).items()}
     schools_of: dict[str, set[str]] = {}
     for school_id, userids in liaison_map(session).items():
         for u in userids:
@@ -159,10 +159,8 @@ def open_cluster_alerts(session: Session, day: dt.date) -> list[str]:
     """
     since = day - dt.timedelta(days=CLUSTER_OPEN_DAYS - 1)
     wanted = {(since + dt.timedelta(days=i)).isoformat() for i in range(CLUSTER_OPEN_DAYS)}
-    rows = session.scalars(select(OutboxMessage).where(
-        OutboxMessage.dedupe_key.like("cluster:%:bureau-group")).order_by(OutboxMessage.id))
     out = []
-    for row in rows:
+    for row in bureau_group_cluster_alerts(session):
         parts = row.dedupe_key.split(":")
         if len(parts) < 5 or parts[-2] not in wanted:
             continue

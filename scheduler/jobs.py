@@ -15,7 +15,6 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,9 +27,10 @@ from scheduler.surveillance_jobs import surveillance_messages
 from scheduler.watch_jobs import observation_ending_messages
 from handlers.clock import to_utc
 from storage.outbox_queue import enqueue, split_userids
-from storage.models import JobRun, School
+from storage import job_runs
+from storage.models import JobRun
 from storage.recipients import liaison_map, principal_map
-from storage.roster_queries import example_class, school_names
+from storage.roster_queries import example_class, school_ids_by_name, school_names
 from storage.snapshot import load_snapshot
 from storage.whereabouts import observed_missing
 
@@ -106,7 +106,7 @@ def escalate_messages(session: Session, config: Config, day: dt.date, check: Che
     missing (nothing if none)."""
     snap = load_snapshot(session, day, check.name, taken_at=to_utc(now), students="reported")
     at = now.astimezone(config.tz).time()
-    school_ids = dict(session.execute(select(School.name, School.id)).all())
+    school_ids = school_ids_by_name(session)
     heads_of, liaisons_of = principal_map(session), liaison_map(session)
     out = []
     for school in snap.schools():
@@ -191,9 +191,7 @@ def run_job_once(sessions: sessionmaker[Session], config: Config, job: str, day:
         return RunResult(job, day, check.name, "day_off")
     try:
         with sessions() as s, s.begin():
-            existing = s.scalar(select(JobRun).where(
-                JobRun.day == day, JobRun.check == check.name, JobRun.job == job)
-                .with_for_update())
+            existing = job_runs.job_run(s, day, check.name, job, for_update=True)
             if existing is not None and not force:
                 return RunResult(job, day, check.name, "already_done", runs=existing.runs,
                                  previous=existing)
@@ -219,8 +217,7 @@ def run_job_once(sessions: sessionmaker[Session], config: Config, job: str, day:
         # Another scheduler (or run-job) stored this JobRun between our read and our insert.
         log.info("%s %s %s: done by another runner at the same time", job, day, check.name)
         with sessions() as s:
-            existing = s.scalar(select(JobRun).where(
-                JobRun.day == day, JobRun.check == check.name, JobRun.job == job))
+            existing = job_runs.job_run(s, day, check.name, job)
         return RunResult(job, day, check.name, "already_done",
                          runs=existing.runs if existing else 0, previous=existing)
     log.info("%s %s %s: queued %d of %d message(s)", job, day, check.name, len(queued),
@@ -233,14 +230,4 @@ def _again(m: Outgoing, run_no: int) -> Outgoing:
                     m.mentioned)
 
 
-def last_runs(session: Session) -> list[JobRun]:
-    """The latest run of every (check, job), newest day first."""
-    rows = list(session.scalars(select(JobRun).order_by(JobRun.day.desc(), JobRun.id.desc())
-                                .limit(200)))
-    seen, out = set(), []
-    for r in rows:
-        if (r.check, r.job) in seen:
-            continue
-        seen.add((r.check, r.job))
-        out.append(r)
-    return out
+last_runs = job_runs.last_runs     # re-exported for `status`

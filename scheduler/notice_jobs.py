@@ -50,6 +50,7 @@ class SendResult:
     notice: QueuedNotice
     sent: int                                   # outbox rows delivered while we waited
     unsent: list[tuple[str, str, str | None]]   # (dedupe key, status, last error)
+    described: str = ""                         # "sent 3, 5 by the running scheduler"
 
 
 def send_notice(config: Config, sessions, client, *, title: str, body: str,
@@ -57,16 +58,17 @@ def send_notice(config: Config, sessions, client, *, title: str, body: str,
                 clock: Callable[[], dt.datetime] | None = None,
                 sleep: Callable[[float], None] = time.sleep,
                 timeout: float = DELIVERY_TIMEOUT) -> SendResult:
-    """Queues a notice and delivers it; raises storage.notices.NoticeError for a bad one."""
-    from scheduler.runner import make_worker
+    """Queues a notice and delivers it, done as soon as every message is settled by anyone (a
+    running scheduler may send some); raises storage.notices.NoticeError for a bad one."""
+    from scheduler.commands import wait_delivered
 
     clock = clock or config.now
     with sessions() as s, s.begin():
         queued = queue_notice(s, config, title=title, body=body, audience=audience,
                               sent_by_id=sent_by_id, now=clock())
-    worker = make_worker(config, sessions, client, clock=clock, sleep=sleep)
-    delivered = worker.drain(keys=queued.keys, timeout=timeout)
-    return SendResult(queued, delivered.sent, unsent(sessions, queued.keys))
+    delivery = wait_delivered(config, sessions, queued.keys, client, clock=clock, sleep=sleep,
+                              timeout=timeout)
+    return SendResult(queued, delivery.sent, unsent(sessions, queued.keys), delivery.describe())
 
 
 def unsent(sessions, keys: list[str]) -> list[tuple[str, str, str | None]]:

@@ -55,3 +55,9 @@ def alerts_about(session: Session, person: Person | None, person_id: int, day: d
                 OutboxMessage.channel == "person"))
                   if person.name in content]
     return found
+
+
+def bureau_group_cluster_alerts(session: Session) -> list[OutboxMessage]:
+    """Every cluster alert queued for the bureau group (`cluster:…:bureau-group`), oldest first."""
+    return list(session.scalars(select(OutboxMessage).where(
+        OutboxMessage.dedupe_key.like("cluster:%:bureau-group")).order_by(OutboxMessage.id)))

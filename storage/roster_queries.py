@@ -21,3 +21,7 @@ def example_class(session: Session, school: str) -> str | None:
 
 def school_id_of(session: Session, name: str) -> int | None:
     return session.scalar(select(School.id).where(School.name == name))
+
+
+def school_ids_by_name(session: Session) -> dict[str, int]:
+    return dict(session.execute(select(School.name, School.id)).all())

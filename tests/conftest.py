@@ -4,7 +4,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from tests.support import create_pg_database, drop_pg_database
+from tests.support import create_pg_database, drop_pg_database, roster_database
 
 
 class World(NamedTuple):
@@ -64,3 +64,12 @@ def world(db_url, tmp_path):
         yield World(server, svc, CallbackSigner(SAMPLE_TOKEN, SAMPLE_AES_KEY, SAMPLE_CORP_ID),
                     clock)
     svc.close()
+
+
+@pytest.fixture
+def roster_db(db_url, tmp_path):
+    """The test roster in a migrated database (both backends), without a server."""
+    engine, db = roster_database(db_url, tmp_path)
+    yield db
+    engine.dispose()
+

@@ -6,6 +6,7 @@ import os
 import threading
 import uuid
 import zoneinfo
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -182,3 +183,28 @@ ROSTER_CSV = """school,class,name,role,userid,mobile
 第二小学,一年级1班,周老师,head_teacher,zhouls,13800000007
 第二小学,一年级1班,吴老师,teacher,wuls,13800000008
 """
+
+
+class RosterDb(NamedTuple):
+    """A migrated database holding the test roster: `config`, `sessions`, and `load(csv_text)`
+    to apply another roster (for tests that add people)."""
+    config: Any
+    sessions: Any
+
+    def load(self, csv_text: str, tmp_path) -> None:
+        from storage.roster import apply_roster, load_roster
+        path = tmp_path / "roster-extra.csv"
+        path.write_text(csv_text, encoding="utf-8")
+        with self.sessions() as s, s.begin():
+            apply_roster(s, load_roster(path))
+
+
+def roster_database(db_url, tmp_path, roster_csv: str | None = None, **config_overrides):
+    """(engine, RosterDb): `db_url` migrated, the roster applied, a config for it."""
+    from storage.db import make_engine, make_sessionmaker, upgrade
+
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    db = RosterDb(make_config(db_url, **config_overrides), make_sessionmaker(engine))
+    db.load(roster_csv or ROSTER_CSV, tmp_path)
+    return engine, db

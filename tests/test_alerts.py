@@ -160,6 +160,19 @@ def test_three_fevers_in_a_class_make_one_cluster_alert_to_principal_and_bureau(
     assert all("体温异常" not in t for t in env.texts_to("chenju"))
 
 
+def test_a_corrected_cluster_member_is_retracted_to_everyone_the_cluster_alarmed(env, chat):
+    env.clock.set(dt.datetime(2026, 3, 2, 7, 20))
+    for name, t in (("张三", "38.0"), ("李四", "38.2"), ("欧阳明月", "37.9")):
+        chat.say("lils", f"{name} {t}")
+    chat.say("lils", "李四 36.6")                 # a typo: she is well
+    chat.deliver()
+    fix = "【更正】李四 3月2日 体温已更正为36.6℃，此前的异常提醒撤销"
+    assert env.texts_to("wangxz").count(fix) == 1         # fever and cluster alert: told once
+    assert env.texts_to("chenju").count(fix) == 1         # the cluster's bureau recipient
+    assert all("李四" not in str(d) for d in env.group_messages("bureau-key"))
+    env.assert_each_delivered_once()
+
+
 def test_three_with_the_same_symptom_make_a_cluster(env, chat):
     env.clock.set(dt.datetime(2026, 3, 2, 7, 20))
     for name in ("张三", "李四", "欧阳明月"):

@@ -172,19 +172,8 @@ def test_district_digest_lists_silent_schools_first_with_totals_and_change():
 # --------------------------------------------------------------------------- from the database
 
 @pytest.fixture
-def db(db_url, tmp_path):
-    from storage.db import make_engine, make_sessionmaker, upgrade
-    from storage.roster import apply_roster, load_roster
-
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    sessions = make_sessionmaker(engine)
-    roster = tmp_path / "roster.csv"
-    roster.write_text(ROSTER_CSV, encoding="utf-8")
-    with sessions() as s, s.begin():
-        apply_roster(s, load_roster(roster))
-    yield make_config(db_url), sessions
-    engine.dispose()
+def db(roster_db):
+    return roster_db
 
 
 def person_id(session, name):

@@ -13,12 +13,11 @@ from sqlalchemy import select
 
 from scheduler.digest_messages import build_digest_messages
 from scheduler.jobs import escalate_messages
-from storage.db import make_engine, make_sessionmaker, upgrade
 from storage.models import LiaisonSchool, OutboxMessage, Person, School
 from storage.notices import queue_notice
-from storage.roster import apply_roster, load_roster
 from storage.supplies import save_count
-from tests.support import ROSTER_CSV, make_config
+from tests.support import ROSTER_CSV, roster_database
+
 
 DAY = dt.date(2026, 3, 2)
 AT = dt.datetime(2026, 3, 2, 1, 30)                     # 09:30 Shanghai, naive UTC
@@ -28,16 +27,12 @@ ROSTER = ROSTER_CSV + ",,刘科长,bureau,liuke,13800000009\n"
 
 @pytest.fixture
 def env(db_url, tmp_path):
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    sessions = make_sessionmaker(engine)
-    roster = tmp_path / "roster.csv"
-    roster.write_text(ROSTER, encoding="utf-8")
-    config = make_config(db_url, supplies=[{"name": "口罩", "unit": "个",
+    engine, db = roster_database(db_url, tmp_path, ROSTER,
+                                 supplies=[{"name": "口罩", "unit": "个",
                                             "per_person_per_day": 2, "min_days": 7}],
-                         checklist=[{"item": "重点场室消毒"}])
+                                 checklist=[{"item": "重点场室消毒"}])
+    config, sessions = db
     with sessions() as s, s.begin():
-        apply_roster(s, load_roster(roster))
         school = {x.name: x.id for x in s.scalars(select(School))}
         liu = s.scalar(select(Person).where(Person.userid == "liuke"))
         s.add(LiaisonSchool(person_id=liu.id, school_id=school[S2]))

@@ -11,12 +11,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from storage.db import make_engine, make_sessionmaker, upgrade
 from storage.followups import open_followups
 from storage.models import Person, School
 from storage.records import close_followup, save_class_report, save_record
-from storage.roster import apply_roster, load_roster
-from tests.support import ROSTER_CSV, make_config
 from tests.test_dialogs import say
 
 MON, TUE, WED = dt.date(2026, 3, 2), dt.date(2026, 3, 3), dt.date(2026, 3, 4)
@@ -24,16 +21,8 @@ S1 = "第一实验小学"
 
 
 @pytest.fixture
-def db(db_url, tmp_path):
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    sessions = make_sessionmaker(engine)
-    roster = tmp_path / "roster.csv"
-    roster.write_text(ROSTER_CSV, encoding="utf-8")
-    with sessions() as s, s.begin():
-        apply_roster(s, load_roster(roster))
-    yield make_config(db_url), sessions
-    engine.dispose()
+def db(roster_db):
+    return roster_db
 
 
 def ids(s):
