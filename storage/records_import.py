@@ -17,12 +17,12 @@ roster. Times are local (`tz`) as the export writes them, stored in UTC.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 
 from sqlalchemy import insert, select, update
@@ -33,6 +33,7 @@ from handlers.lexicon import SYMPTOM_NAMES, WORD_TO_SYMPTOM
 from handlers.parser import MAX_TEMP, MIN_TEMP
 from handlers.replies import check_name
 from storage.models import ClassReport, HealthRecord, Person, School
+from storage.sheets import SheetError, cell_text, read_table
 
 RECORDS_SHEET = "records 个人记录"
 CLASSES_SHEET = "classes 班级报告"
@@ -104,22 +105,16 @@ class _Row:
 # ------------------------------------------------------------------------------ reading
 
 def read_sheets(path: str | Path) -> list[tuple[str, str, list[tuple[int, list]]]]:
-    """(kind, label, [(line, cells)]) for each importable sheet of the file."""
-    p = Path(path)
-    if not p.is_file():
-        raise RecordsImportError([f"file not found: {path}"])
-    suffix = p.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        tables = _read_xlsx(p)
-    elif suffix in (".csv", ".txt"):
-        tables = [("", _read_csv(p))]
-    else:
-        raise RecordsImportError([f"{p.name}: unsupported file type {suffix!r} (use .xlsx or .csv)"])
+    """(kind, label, [(line, cells)]) for each importable sheet of the file, every sheet of an
+    XLSX read by `storage.sheets` with its cells as openpyxl gives them (dates, numbers)."""
+    try:
+        rows = read_table(path, sheet=None, as_text=False, what="records file")
+        tables = [(title, [(line, cells) for _t, line, cells in group])
+                  for title, group in groupby(rows, key=itemgetter(0))]
+    except SheetError as exc:
+        raise RecordsImportError(exc.problems) from None
     out = []
     for title, table in tables:
-        table = [(n, row) for n, row in table if any(_text(c) for c in row)]
-        if not table:
-            continue
         kind = _kind(title, table[0][1])
         label = title or "line"
         if kind == "summary":
@@ -137,41 +132,9 @@ def read_sheets(path: str | Path) -> list[tuple[str, str, list[tuple[int, list]]
                 "school, 班级 class, 应到 expected, …)"])
         out.append((kind, label, table))
     if not out:
-        raise RecordsImportError([f"{p.name}: no records or classes sheet with a header row"])
+        raise RecordsImportError([f"{Path(path).name}: no records or classes sheet with a "
+                                  "header row"])
     return out
-
-
-def _read_xlsx(p: Path):
-    from openpyxl import load_workbook
-
-    try:
-        wb = load_workbook(p, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds on a broken file
-        raise RecordsImportError([f"{p.name}: not a readable XLSX file ({exc.__class__.__name__})"]) from None
-    try:
-        return [(ws.title, [(i, list(row)) for i, row in enumerate(ws.iter_rows(values_only=True), 1)])
-                for ws in wb.worksheets]
-    finally:
-        wb.close()
-
-
-def _read_csv(p: Path):
-    data = p.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - gb18030 decodes almost anything
-        raise RecordsImportError([f"{p.name}: not UTF-8 or GBK text"])
-    if "\x00" in text:
-        raise RecordsImportError([f"{p.name}: this is not a CSV text file"])
-    reader = csv.reader(io.StringIO(text))
-    try:
-        return [(reader.line_num, row) for row in reader]
-    except csv.Error as exc:
-        raise RecordsImportError([f"line {reader.line_num}: {exc}"]) from None
 
 
 def _column_names(table: dict[str, str]) -> dict[str, str]:
@@ -207,11 +170,7 @@ def _kind(title: str, header: list) -> str | None:
 
 
 def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
+    return cell_text(value).strip()
 
 
 def _unguard(value: str) -> str:

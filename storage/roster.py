@@ -10,34 +10,32 @@ Guarantees:
 - Safe values: every value fits its column of `storage.models` and carries no control, bidi
   or markup characters (`handlers.names.check_value`), since names and schools are quoted in
   group markdown and principals' messages.
-- Bounded memory, however big or hostile the file: rows are streamed (CSV lines and columns
-  capped; XLSX in openpyxl's read-only mode with the stored dimension ignored and the zip's
-  declared sizes checked before it is opened) into a scratch SQLite file, where duplicates are
-  found and the difference with the stored roster is computed in SQL; the database gets that
-  difference in batches.
+- Bounded memory, however big or hostile the file: rows are streamed by `storage.sheets`
+  (CSV lines and columns capped; XLSX in openpyxl's read-only mode with the stored dimension
+  ignored and the zip's declared sizes checked before it is opened) into a scratch SQLite file,
+  where duplicates are found and the difference with the stored roster is computed in SQL; the
+  database gets that difference in batches.
 - An import that would deactivate more than a fifth of the active people raises
   `TooManyRemoved` unless forced.
 """
 from __future__ import annotations
 
-import codecs
-import csv
 import os
 import re
 import sqlite3
 import tempfile
 import weakref
-import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from handlers.names import canonical_class, check_value, clean_name, clean_text
 from storage.models import LiaisonSchool, Person, School, utcnow
+from storage.sheets import Progress, SheetError, read_table
 
 HEADERS = {
     "school": "school", "学校": "school", "学校名称": "school",
@@ -64,18 +62,8 @@ _USERID = re.compile(r"^[A-Za-z0-9_.@-]+$")
 _MOBILE = re.compile(r"^\+?\d{5,20}$")
 _SCHOOL_SEPARATORS = re.compile(r"[、,;，；]")
 
-MAX_COLUMNS = 64                    # columns read from any row
-MAX_LINE_CHARS = 64 * 1024          # one CSV line
 MAX_PROBLEMS = 100                  # problems listed; the rest are counted
-# XLSX (a zip): what the declared sizes may be before anything is unpacked.
-XLSX_MAX_TOTAL = 1 << 30            # all parts together, uncompressed
-XLSX_MAX_RATIO = 100                # uncompressed / compressed, for parts over 1 MiB
-XLSX_MAX_SHARED_STRINGS = 64 << 20  # openpyxl keeps the shared strings in memory
-XLSX_MAX_OTHER_PART = 16 << 20      # styles, workbook, theme: parsed whole
-XLSX_MAX_PARTS = 10_000
 BATCH = 2000
-
-Progress = Callable[[str, int, "float | None"], None]   # (stage, rows, fraction done or None)
 
 
 class RosterError(Exception):
@@ -164,142 +152,17 @@ class ImportSummary:
         return text
 
 
-# --- reading: raw rows, streamed -----------------------------------------------------------
+# --- reading: raw rows, streamed (storage.sheets) ------------------------------------------
 
 def read_rows(path: str | Path, progress: Progress | None = None
               ) -> Iterator[tuple[int, list[str]]]:
-    """(line number, cells) of a CSV or XLSX file, streamed; blank rows included."""
-    p = Path(path)
-    if not p.is_file():
-        raise RosterError([f"file not found: {path}"])
-    suffix = p.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        return _read_xlsx(p, progress)
-    if suffix in (".csv", ".txt", ""):
-        return _read_csv(p, progress)
-    raise RosterError([f"{p.name}: unsupported file type {suffix!r} (use .csv or .xlsx)"])
-
-
-def _csv_encoding(p: Path) -> str:
-    """utf-8-sig when the whole file decodes as UTF-8, else gb18030; refuses binary files."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    utf8 = True
-    with open(p, "rb") as f:
-        while chunk := f.read(1 << 20):
-            if b"\x00" in chunk:
-                raise RosterError([f"{p.name}: this is not a CSV text file"])
-            if utf8:
-                try:
-                    decoder.decode(chunk)
-                except UnicodeDecodeError:
-                    utf8 = False
-    if utf8:
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            utf8 = False
-    return "utf-8-sig" if utf8 else "gb18030"
-
-
-def _read_csv(p: Path, progress: Progress | None) -> Iterator[tuple[int, list[str]]]:
-    encoding = _csv_encoding(p)
-    size = max(p.stat().st_size, 1)
-    with open(p, encoding=encoding, newline="") as f:
-        def lines():
-            while line := f.readline(MAX_LINE_CHARS):
-                if len(line) >= MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
-                    raise RosterError([f"line {reader.line_num + 1}: longer than "
-                                       f"{MAX_LINE_CHARS} characters; is this a roster?"])
-                yield line
-
-        reader = csv.reader(lines())
-        start = 1                   # a quoted field may span lines: a row is where it starts
-        try:
-            for row in reader:
-                if progress and reader.line_num % 5000 == 0:
-                    progress("reading", reader.line_num, min(f.buffer.tell() / size, 1.0))
-                yield start, row[:MAX_COLUMNS]
-                start = reader.line_num + 1
-        except csv.Error as exc:
-            raise RosterError([f"line {reader.line_num}: {exc}"]) from None
-        except UnicodeDecodeError:
-            raise RosterError([f"line {reader.line_num + 1}: not {encoding} text"]) from None
-
-
-def check_xlsx_archive(p: Path) -> None:
-    """Refuses a file that is not a zip or whose declared sizes would unpack into too much."""
+    """(line number, cells as text) of the non-blank rows of a CSV or the first sheet of an
+    XLSX, streamed; what is wrong with the file raises RosterError."""
     try:
-        zf = zipfile.ZipFile(p)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise RosterError([f"{p.name}: not a readable XLSX file (not a zip archive: {exc})"]) from None
-    with zf:
-        infos = zf.infolist()
-        if len(infos) > XLSX_MAX_PARTS:
-            raise RosterError([f"{p.name}: not a roster: the XLSX has {len(infos)} parts"])
-        total = 0
-        for info in infos:
-            total += info.file_size
-            name = info.filename.lower()
-            ratio = info.file_size / max(info.compress_size, 1)   # Apache POI refuses over 100 too
-            if info.file_size > (1 << 20) and ratio > XLSX_MAX_RATIO:
-                raise RosterError([f"{p.name}: refused: part {info.filename} would unpack "
-                                   f"{ratio:.0f} times its size ({info.file_size} bytes); "
-                                   "a zip bomb?"])
-            if name.endswith("sharedstrings.xml"):
-                limit = XLSX_MAX_SHARED_STRINGS
-            elif name.startswith("xl/worksheets/"):
-                limit = XLSX_MAX_TOTAL
-            else:
-                limit = XLSX_MAX_OTHER_PART
-            if info.file_size > limit:
-                raise RosterError([f"{p.name}: refused: part {info.filename} unpacks to "
-                                   f"{info.file_size} bytes (at most {limit})"])
-        if total > XLSX_MAX_TOTAL:
-            raise RosterError([f"{p.name}: refused: the XLSX unpacks to {total} bytes "
-                               f"(at most {XLSX_MAX_TOTAL})"])
-
-
-def _read_xlsx(p: Path, progress: Progress | None) -> Iterator[tuple[int, list[str]]]:
-    check_xlsx_archive(p)
-    from openpyxl import load_workbook
-
-    def unreadable(exc: Exception) -> RosterError:
-        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
-        return RosterError([f"{p.name}: not a readable XLSX file "
-                            f"({exc.__class__.__name__}{': ' + detail if detail else ''})"])
-
-    try:
-        wb = load_workbook(p, read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on a broken file
-        raise unreadable(exc) from None
-    try:
-        if not wb.worksheets:
-            raise RosterError([f"{p.name}: the workbook has no sheet"])
-        ws = wb.worksheets[0]
-        # The stored dimension may be stale (A1:B2 on a full sheet) or absurd (A1:XFD2000):
-        # forget it, and read at most MAX_COLUMNS columns of whatever rows there are.
-        ws.reset_dimensions()
-        rows = ws.iter_rows(max_col=MAX_COLUMNS, values_only=True)
-        line = 0
-        while True:
-            try:
-                row = next(rows)
-            except StopIteration:
-                break
-            except Exception as exc:  # noqa: BLE001 - a broken sheet fails while parsing
-                raise unreadable(exc) from None
-            line += 1
-            if progress and line % 5000 == 0:
-                progress("reading", line, None)
-            yield line, ["" if v is None else _cell_text(v) for v in row]
-    finally:
-        wb.close()
-
-
-def _cell_text(v) -> str:
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))        # a mobile number typed into Excel comes back as a float
-    return str(v)
+        for _sheet, line, cells in read_table(path, what="roster", progress=progress):
+            yield line, cells
+    except SheetError as exc:
+        raise RosterError(exc.problems) from None
 
 
 # --- validating one row --------------------------------------------------------------------
@@ -486,8 +349,6 @@ def load_roster(path: str | Path, *, known_schools: Iterable[str] | None = None,
     roster = None
     try:
         for line, cells in raw:
-            if not any(str(c).strip() for c in cells):
-                continue
             if columns is None:
                 columns = _columns(line, cells)
                 roster = Roster(str(path), "schools" in columns)

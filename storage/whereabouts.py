@@ -22,9 +22,7 @@ What the rest of the code reads (all plain data, `handlers.whereabouts.WatchRow`
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +37,7 @@ from handlers.whereabouts import (
 )
 from storage.models import HealthRecord, Leave, Person, School, Whereabouts, utcnow
 from storage.records import CURRENT_RECORD
+from storage.sheets import SheetError, read_table
 
 RETURNED_DAYS = 14
 _ORDER = {"away": 0, "observing": 1, "returned": 2, "leave": 3}
@@ -252,18 +251,13 @@ REQUIRED = ("name", "school", "status")
 
 
 def read_sheet(path: str | Path) -> list[tuple[int, dict]]:
-    """(line number, {column: value}) from a CSV or the first sheet of an XLSX."""
-    p = Path(path)
-    if not p.is_file():
-        raise WatchImportError([f"file not found: {path}"])
-    suffix = p.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        table = _xlsx_table(p)
-    elif suffix in (".csv", ".txt", ""):
-        table = _csv_table(p)
-    else:
-        raise WatchImportError([f"{p.name}: unsupported file type {suffix!r} (use .csv or .xlsx)"])
-    table = [(n, row) for n, row in table if any(str(c).strip() for c in row if c is not None)]
+    """(line number, {column: value}) from a CSV or the first sheet of an XLSX, read by
+    `storage.sheets` (so a broken or hostile file gets one line)."""
+    try:
+        table = [(line, cells) for _sheet, line, cells in
+                 read_table(path, as_text=False, what="whereabouts sheet")]
+    except SheetError as exc:
+        raise WatchImportError(exc.problems) from None
     if not table:
         raise WatchImportError(["the file is empty: it needs a header row (姓名, 学校, 状态, "
                                 "地点, 开始, 结束) and one row per person"])
@@ -285,39 +279,6 @@ def read_sheet(path: str | Path) -> list[tuple[int, dict]]:
     if not rows:
         raise WatchImportError(["the file has a header but no rows"])
     return rows
-
-
-def _csv_table(p: Path) -> list[tuple[int, list]]:
-    data = p.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - gb18030 decodes almost anything
-        raise WatchImportError([f"{p.name}: not UTF-8 or GBK text"])
-    if "\x00" in text:
-        raise WatchImportError([f"{p.name}: this is not a CSV text file"])
-    reader = csv.reader(io.StringIO(text))
-    try:
-        return [(reader.line_num, row) for row in reader]
-    except csv.Error as exc:
-        raise WatchImportError([f"line {reader.line_num}: {exc}"]) from None
-
-
-def _xlsx_table(p: Path) -> list[tuple[int, list]]:
-    from openpyxl import load_workbook
-
-    try:
-        wb = load_workbook(p, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds on a broken file
-        raise WatchImportError([f"{p.name}: not a readable XLSX file ({exc.__class__.__name__})"]) from None
-    try:
-        return [(i, ["" if v is None else v for v in row])
-                for i, row in enumerate(wb.worksheets[0].iter_rows(values_only=True), start=1)]
-    finally:
-        wb.close()
 
 
 _ISO = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?$")

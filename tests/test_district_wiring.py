@@ -109,3 +109,35 @@ def test_the_digest_job_raises_an_early_warning_once(world):
     again = job(world, digest_messages, "09:30")
     assert {m.dedupe_key for m in again if m.dedupe_key.startswith("surveillance:")} == \
         {m.dedupe_key for m in warnings}                     # the same keys: queued once
+
+
+def test_a_liaisons_dashboard_lists_their_schools_first(world):
+    import re
+
+    import requests
+
+    from bot.passwd import set_password
+
+    svc = world.services
+    with svc.sessions() as s, s.begin():
+        liu = Person(name="刘科长", role="bureau", userid="liuke", active=True)
+        s.add(liu)
+        s.flush()
+        s2 = s.scalar(select(School).where(School.name == S2))
+        s.add(LiaisonSchool(person_id=liu.id, school_id=s2.id))
+    set_password(svc.config, "liuke", "liaison-pass-1")
+    set_password(svc.config, "chenju", "bureau-pass-1")
+
+    def schools_as(userid, password):
+        web = requests.Session()
+        page = web.get(f"{world.server.url}/dashboard/login", timeout=10).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        web.post(f"{world.server.url}/dashboard/login", timeout=10,
+                 data={"userid": userid, "password": password, "csrf_token": token})
+        html = web.get(f"{world.server.url}/dashboard/", timeout=10).text
+        return re.findall(r'data-school="([^"]+)"', html), html
+
+    mine, html = schools_as("liuke", "liaison-pass-1")
+    assert mine[0] == S2 and "我联系" in html
+    everyone, html = schools_as("chenju", "bureau-pass-1")
+    assert set(everyone) == {S1, S2} and "我联系" not in html
