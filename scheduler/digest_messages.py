@@ -64,20 +64,21 @@ def build_digest_messages(session: Session, config: Config, day: dt.date, check_
     tallies = [f.tally() for f in figs]
     school_ids = school_ids_by_name(session)
     heads_of = principal_map(session)
+    school_sections = sections.SchoolSections(session, config, day)
     for fig in figs:
         key = f"{base}:school:{_short(fig.school)}"
         common = dict(day=day, check=check_name, taken_at=taken_at, tz=config.tz,
                       threshold=threshold)
         group = config.group_for(fig.school)
         if group is not None:
-            extra = sections.school_sections(session, config, day, fig.school, masked=True)
+            extra = school_sections.lines(fig.school, masked=True)
             for i, part in enumerate(compose.school_digest(fig, masked=True, extra_lines=extra,
                                                            **common)):
                 out.append(Outgoing("group", group.robot_key, "markdown", part,
                                     f"{key}:group:{i}{suffix}"))
         principals = heads_of.get(school_ids.get(fig.school), [])
         if principals:
-            extra = sections.school_sections(session, config, day, fig.school, masked=False)
+            extra = school_sections.lines(fig.school, masked=False)
             parts = compose.school_digest(fig, masked=False, extra_lines=extra,
                                           followups=followups.get(fig.school, []), **common)
             for b, batch in enumerate(_batches(principals)):

@@ -21,7 +21,6 @@ from storage import notices as notice_store
 from handlers import whereabouts as watch_words
 from storage import supplies as supply_store
 from storage import whereabouts as watch_store
-from storage.roster_queries import school_id_of
 from storage.outbox_queue import failed_since
 
 NOTICE_WINDOW = dt.timedelta(days=30)     # older notices no longer nag in the digest
@@ -33,7 +32,7 @@ def district_sections(session: Session, config: Config, day: dt.date, taken_at: 
     since = taken_at - NOTICE_WINDOW
     lines += notice_words.notices_digest_lines(
         notice_store.pending_acknowledgements(session, config.tz, since=since))
-    counts = watch_store.watch_counts(session, day)
+    counts = watch_store.watch_counts(session, day, returned_days=config.watch.observe_days)
     if any(counts.get(k) for k in ("away", "observing", "ending_today", "on_leave")):
         lines.append("人员摸排：" + watch_words.counts_line(counts))
     if config.supplies:
@@ -66,17 +65,22 @@ def signal_section(signal_lines) -> list[str]:
             *(f"· {escape_md(line)}" for line in signal_lines)]
 
 
-def school_sections(session: Session, config: Config, day: dt.date, school: str, *,
-                    masked: bool) -> list[str]:
-    """摸排 counts for the group; the names too for the principal."""
-    school_id = school_id_of(session, school)
-    if school_id is None:
-        return []
-    rows = watch_store.watch_rows(session, day, school_id, returned_days=config.watch.observe_days)
-    counts = watch_store.watch_counts(session, day, school_id)
-    if not rows and not any(counts.get(k) for k in ("away", "observing", "ending_today", "on_leave")):
-        return []
-    lines = ["人员摸排：" + watch_words.counts_line(counts)]
-    if not masked:
-        lines += [escape_md(line) for line in watch_words.list_lines(rows)]
-    return lines
+class SchoolSections:
+    """Each school's extra digest lines, read once for the district (not once per school)."""
+
+    def __init__(self, session: Session, config: Config, day: dt.date):
+        rows = watch_store.watch_rows(session, day, returned_days=config.watch.observe_days)
+        self.rows_of: dict[str, list] = {}
+        for r in rows:
+            self.rows_of.setdefault(r.school or "", []).append(r)
+
+    def lines(self, school: str, *, masked: bool) -> list[str]:
+        """摸排 counts for the group; the names too for the principal."""
+        rows = self.rows_of.get(school, [])
+        counts = watch_words.count_rows(rows)
+        if not any(counts.get(k) for k in ("away", "observing", "ending_today", "on_leave")):
+            return []
+        lines = ["人员摸排：" + watch_words.counts_line(counts)]
+        if not masked:
+            lines += [escape_md(line) for line in watch_words.list_lines(rows)]
+        return lines
