@@ -7,6 +7,11 @@ the same for a baseline in the same run (one precompiled regex search per messag
 ratio: the machine is shared and noisy, so only the ratio travels between runs. Then a pasted
 40-line 接龙 read with its class's 40 roster names (the live path of a head teacher), on its own:
 its p99 should stay under 1 ms.
+
+Rates and the 接龙's times are CPU time (`time.process_time`), so that another process on the
+box does not count as ours; a rate is the median of several rounds. The per-message p50/p99 of
+the mix are wall-clock (`perf_counter`: CPU time is too coarse for a few microseconds).
+Targets (issue 13): ≥ 100,000 messages/s on the corpus mix, 接龙 p99 under 1 ms.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import argparse
 import datetime as dt
 import json
 import re
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -48,24 +54,39 @@ def texts() -> list[str]:
     return BUILT_IN
 
 
-def measure(fn, items, seconds: float) -> tuple[float, float, float]:
-    """(messages/s over whole batches, p50 µs, p99 µs from a second, per-message pass)."""
-    clock = time.perf_counter
-    n, start = 0, clock()
-    while clock() - start < seconds / 2:
-        for t in items:
-            fn(t)
-        n += len(items)
-    rate = n / (clock() - start)
+ROUNDS = 5
+
+
+def rate(fn, items, seconds: float) -> float:
+    """Messages per CPU second: the median of ROUNDS rounds of whole batches."""
+    clock = time.process_time
+    rates = []
+    for _ in range(ROUNDS):
+        n, start = 0, clock()
+        while clock() - start < seconds / ROUNDS:
+            for t in items:
+                fn(t)
+            n += len(items)
+        rates.append(n / (clock() - start))
+    return statistics.median(rates)
+
+
+def percentiles(fn, items, seconds: float, clock) -> tuple[float, float]:
+    """p50 and p99 µs per message, each message timed on its own with `clock`."""
     per = []
-    start = clock()
-    while clock() - start < seconds / 2:
+    start = time.process_time()
+    while time.process_time() - start < seconds:
         for t in items:
             t0 = clock()
             fn(t)
             per.append(clock() - t0)
     per.sort()
-    return rate, per[len(per) // 2] * 1e6, per[int(len(per) * 0.99)] * 1e6
+    return per[len(per) // 2] * 1e6, per[int(len(per) * 0.99)] * 1e6
+
+
+def measure(fn, items, seconds: float) -> tuple[float, float, float]:
+    """(messages/CPU second, p50 µs, p99 µs wall-clock from a second, per-message pass)."""
+    return (rate(fn, items, seconds / 2), *percentiles(fn, items, seconds / 2, time.perf_counter))
 
 
 def main() -> int:
@@ -75,15 +96,18 @@ def main() -> int:
     a = ap.parse_args()
     seconds = 1.0 if a.short else a.seconds
     items = texts()
-    rate, p50, p99 = measure(lambda t: parse(t, TODAY, 37.3), items, seconds)
+    p_rate, p50, p99 = measure(lambda t: parse(t, TODAY, 37.3), items, seconds)
     b_rate, b50, b99 = measure(BASELINE.search, items, seconds)
     print(f"messages: {len(items)} distinct ({'corpus' if CORPUS.is_file() else 'built-in mix'})")
-    print(f"parse:    {rate:,.0f} msg/s  p50 {p50:.1f} µs  p99 {p99:.1f} µs")
+    print(f"parse:    {p_rate:,.0f} msg/s  p50 {p50:.1f} µs  p99 {p99:.1f} µs  "
+          f"({'meets' if p_rate >= 100_000 else 'BELOW'} 100,000 msg/s)")
     print(f"baseline: {b_rate:,.0f} msg/s  p50 {b50:.1f} µs  p99 {b99:.1f} µs  (one regex search)")
-    print(f"ratio:    parse runs at {rate / b_rate:.3f} of the baseline's rate")
+    print(f"ratio:    parse runs at {p_rate / b_rate:.3f} of the baseline's rate")
     chain, names = jielong(), frozenset(CLASS)
     assert len(parse(chain, TODAY, 37.3, names=names).people) == len(CLASS)
-    j_rate, j50, j99 = measure(lambda t: parse(t, TODAY, 37.3, names=names), [chain], seconds)
+    read_chain = lambda t: parse(t, TODAY, 37.3, names=names)  # noqa: E731
+    j_rate = rate(read_chain, [chain], seconds / 2)
+    j50, j99 = percentiles(read_chain, [chain], seconds / 2, time.process_time)
     print(f"接龙:     40 lines with 40 roster names: {j_rate:,.0f} lists/s  p50 {j50:.1f} µs  "
           f"p99 {j99:.1f} µs  ({'under' if j99 < 1000 else 'OVER'} 1 ms)")
     return 0

@@ -7,11 +7,12 @@ DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, 
           "七": 7, "八": 8, "九": 9}
 CN_INT = "[零〇一二两三四五六七八九十百]+"
 CN_DIGIT = "[零〇一二三四五六七八九]"
+_CN_CHARS = frozenset(DIGITS) | frozenset("十百")
 
 
 def cn_to_int(text: str) -> int | None:
     """A Chinese whole number up to 999, or None when `text` is not one."""
-    if not text or any(c not in DIGITS and c not in "十百" for c in text):
+    if not text or not _CN_CHARS.issuperset(text):
         return None
     total, current = 0, 0
     for c in text:

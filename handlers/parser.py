@@ -21,12 +21,17 @@ it stands (Tom, 胡 杰, Lily张, a one-character name). It reads, in order:
    name students without a temperature (张三 返校, 李四 咳嗽).
 What is none of these is chatter (`unrecognized`): the bot stays silent.
 
+The common forms (36.5, 体温36.6 正常, 正常, 晨检 36.4 正常, 聂海 36.5, a 接龙's `3. 聂海 36.5`
+lines, 体温异常1人：赵可 37.4) are read at once, the way the whole grammar reads them
+(tests/test_parser_at_once.py): most messages are one of them, and a 40-line 接龙 is 40 of them.
+
 The results are immutable named tuples: cheap to make, safe to share.
 """
 from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import math
 import re
 import unicodedata
@@ -136,6 +141,7 @@ def _odd_char(m: re.Match) -> str:
 
 # 36。5 / 36·5: a point between digits (not after a number that has one: 36.5。37.0)
 _POINT = re.compile(r"(?<![\d.])(\d+)\s*[。·]\s*(?=\d)")
+_POINT_HINT = re.compile(r"[。·]\s*\d")       # starts with its mark: found without a try at every place
 _SPACES = re.compile(r"[ \t\u3000\xa0]+")
 # A leading @-mention of the bot (the 智能机器人 strips it; a private chat may still carry one).
 _MENTION = re.compile(r"^(?:\s*@[^\s\d,:;。.!?、]*)+")
@@ -146,11 +152,12 @@ _CIRCLED = re.compile("[\u2460-\u2473]")          # ① … ⑳: list numbers (N
 
 # 36,5: a comma typed for the point (never 36.0); not 36,37 or 1,2.
 _COMMA_POINT = re.compile(r"(?<![\d.,])(3\d|4[0-2]),(\d)(?![\d,])(?![ \t]?[人名个位班])")
+_COMMA_HINT = re.compile(r",(?<=\d,)\d")       # what it needs, a digit each side: searched comma to comma
 
 
 def normalize(text: str) -> str:
     text = text[:MAX_TEXT]
-    if "," in text and _COMMA_POINT.search(text):
+    if "," in text and _COMMA_HINT.search(text) and _COMMA_POINT.search(text):
         text = _COMMA_POINT.sub(r"\1.\2", text)
     if text.isascii() and text.isprintable():
         if "@" in text:
@@ -161,16 +168,17 @@ def normalize(text: str) -> str:
         if "@" in text:
             text = _MENTION.sub(" ", text)
         return "\n".join(" ".join(line.split()) for line in text.split("\n")).strip()
-    if "\u2460" <= max(text) and _CIRCLED.search(text):
-        text = _CIRCLED.sub(lambda m: f"{ord(m.group()) - 0x245f}. ", text)
-    if not unicodedata.is_normalized("NFKC", text):
+    if not unicodedata.is_normalized("NFKC", text):   # ① … ⑳ are not: NFKC would make them bare digits
+        if _CIRCLED.search(text):
+            text = _CIRCLED.sub(lambda m: f"{ord(m.group()) - 0x245f}. ", text)
         text = unicodedata.normalize("NFKC", text)
-    text = _ODD.sub(_odd_char, text)
-    if "。" in text or "·" in text:
+    if _ODD.search(text):
+        text = _ODD.sub(_odd_char, text)
+    if ("。" in text or "·" in text) and _POINT_HINT.search(text):
         text = _POINT.sub(r"\1.", text)
     if "十" in text:
         text = spoken_temperatures_to_digits(text)
-    if "," in text and _COMMA_POINT.search(text):      # ３６，５ after NFKC
+    if "," in text and _COMMA_HINT.search(text) and _COMMA_POINT.search(text):      # ３６，５ after NFKC
         text = _COMMA_POINT.sub(r"\1.\2", text)
     if "@" in text:
         text = _MENTION.sub(" ", text)
@@ -199,6 +207,8 @@ _ASKS = tuple((command, re.compile(pattern)) for command, pattern in (
     ("help", r"(?:怎么|如何|怎样|咋)(?:报|填|写|发|上报|用|操作|弄|回复)|格式|帮助|使用说明|菜单|用法|^help$"),
 ))
 _ASK_CHARS = frozenset("撤删取作谁哪还有没未缺统汇多几率情数查我报怎如咋格帮菜用h")
+# Any of them at all, in one search: most messages ask nothing, and are told so at once.
+_ANY_ASK = re.compile("|".join(f"(?:{asks.pattern})" for _, asks in _ASKS))
 # A notice to others is no command even when it says 统计 or 怎么报.
 _NOT_ASKING = re.compile(r"各位|大家|通知|务必|要求|注意|同学们|家长们|明天|下午\d|\d点")
 
@@ -219,7 +229,8 @@ def read_command(norm: str) -> str | None:
         return found
     key = _COMMAND_TAIL.sub("", _COMMAND_HEAD.sub("", key))
     found = lexicon.COMMANDS.get(key)
-    if found or not key or len(key) > 20 or _ASK_CHARS.isdisjoint(key) or _NOT_ASKING.search(norm):
+    if found or not key or len(key) > 20 or _ASK_CHARS.isdisjoint(key) or _NOT_ASKING.search(norm) \
+            or not _ANY_ASK.search(key):
         return found
     for command, asks in _ASKS:
         if asks.search(key):
@@ -232,10 +243,13 @@ def read_command(norm: str) -> str | None:
 # 完成 2, 已完成：重点场室消毒); leave and whereabouts by their words, in a message that reports
 # no temperature (请假至12月5日, 李明 在湖北未返, 2月1日从武汉返回, 居家观察14天, 解除观察).
 _TOPIC_START = re.compile(r"(物资|库存|盘点|清单)|(?:已完成|未完成|完成)(?:\s*[:：]\s*\S|\s*\d|\s+[^\s\d])")
+# Every alternative starts with a plain character, so that a search skips to where one stands.
 _TOPIC_WORDS = re.compile(
-    r"(请假(?!\s*(?:\d{1,4}|[一二两三四五六七八九十]{1,3})\s*[人名位个])|请[病事]假|销假)"
+    r"请(?:假(?!\s*(?:\d{1,4}|[一二两三四五六七八九十]{1,3})\s*[人名位个])|[病事]假)|销假"
     r"|居家观察|居家隔离|集中隔离|解除(?:观察|隔离)|观察期|未返|未归|返回|返乡|"
     r"从[^\s,，。]{1,10}?(?:回来|回到|回)")
+_STOCK_WORD = re.compile(r"库存|盘点")
+_LEAVE_FIRST = frozenset("请销")                 # the words of leave; the others are of whereabouts
 
 
 def read_topic(norm: str) -> str | None:
@@ -246,16 +260,19 @@ def read_topic(norm: str) -> str | None:
         return "supplies" if m.group(1) and m.group(1) != "清单" else "checklist"
     if norm == "摸排" or norm in ("摸排名单", "摸排情况"):
         return "whereabouts"
+    if _STOCK_WORD.search(norm) and _HAS_DIGIT.search(norm) and "应到" not in norm:
+        return "supplies"                        # 口罩 库存 200个: the item first
     m = _TOPIC_WORDS.search(norm)
     if m is None or "应到" in norm or "实到" in norm:
         return None
     if _HAS_DIGIT.search(norm) and read_numbers(find_date(norm, _ANY_DAY)[1])[0]:
         return None                              # a temperature: a health report
-    return "leave" if m.group(1) else "whereabouts"
+    return "leave" if m.group()[0] in _LEAVE_FIRST else "whereabouts"
 
 
 _ANY_DAY = dt.date(2000, 6, 30)
 _TOPIC_CHARS = frozenset("物库盘清完请销居集解观未返从摸")
+_TOPIC_WORD_CHARS = frozenset("请销居集解观未返从")        # the first characters of _TOPIC_WORDS
 
 
 def looks_like_report(text: str) -> bool:
@@ -277,11 +294,17 @@ _RELATIVE = {"大前天": -3, "前天": -2, "昨天": -1, "昨日": -1, "今天"
              "明日": 1, "后天": 2}
 
 
+# Without 月 / 日 / 天, only a date with its year first can be one (2020-02-03, 2020年2.3):
+# the first of _DATE's forms needs this (not 三年级, not 36.5).
+_YEAR_FIRST = re.compile(r"\d{4}\s*[-/.年]")
+
+
 class DateFound(NamedTuple):
     day: dt.date | None            # None: impossible (2月30日)
     text: str
 
 
+@functools.lru_cache(maxsize=64)                 # called with today: one per day in practice
 def _months_after(day: dt.date, months: int) -> dt.date:
     """The same day `months` calendar months later (the month's last day when it is shorter)."""
     year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
@@ -291,8 +314,7 @@ def _months_after(day: dt.date, months: int) -> dt.date:
 
 def find_date(norm: str, today: dt.date) -> tuple[DateFound | None, str]:
     """The first date the text names, and the text with it blanked out."""
-    if not ("月" in norm or "天" in norm or "日" in norm or "年" in norm or "-" in norm
-            or "/" in norm or norm.count(".") > 1):
+    if not ("月" in norm or "天" in norm or "日" in norm or _YEAR_FIRST.search(norm)):
         return None, norm
     m = _DATE.search(norm)
     if not m:
@@ -442,19 +464,35 @@ _FILLERS = lexicon.FILLERS
 _POSTFIX = lexicon.POSTFIX_NEGATION_RE
 
 
+# What may stand right before a negated symptom (a joiner, a filler, a negation's last
+# character) and right after one (a space, or the first character of POSTFIX_NEGATION_RE:
+# （无）, 等症状均无, 不明显, 已好, 痊愈了): elsewhere no look is needed.
+_BEFORE_NEGATED = _JOINERS | _FILLERS | frozenset(w[-1] for w in _NEGATIONS)
+_POSTFIX_FIRST = frozenset("(等症不情表:均都皆全也亦无没否未已痊康消好")   # after any spaces
+_AFTER_NEGATED = _JOINERS | _POSTFIX_FIRST
+
+
 def find_symptoms(text: str) -> tuple[str, ...]:
     """Symptom codes stated in `text` and not negated, in order of appearance."""
     matches = [(m.start(), m.end(), m.group()) for m in _SYMPTOM_RE.finditer(text)]
     if not matches:
         return ()
-    ends = {e: s for s, e, _ in matches}
-    starts = {s: e for s, e, _ in matches}
+    if len(matches) == 1:
+        s, e, _ = matches[0]
+        ends, starts = {e: s}, {s: e}
+    else:
+        ends = {e: s for s, e, _ in matches}
+        starts = {s: e for s, e, _ in matches}
     stated: list[str] = []
+    n = len(text)
     for s, e, word in matches:
         code = _SYMPTOM_CODE.get(word)
         if code is None or code in stated:
             continue
-        if _negated_before(text, s, ends) or _negated_after(text, e, starts):
+        if s and (text[s - 1] in _BEFORE_NEGATED or s in ends) and _negated_before(text, s, ends):
+            continue
+        if e < n and (text[e] in _AFTER_NEGATED or e in starts or text[e].isspace()) \
+                and _negated_after(text, e, starts):
             continue
         stated.append(code)
     return tuple(stated)
@@ -490,7 +528,10 @@ def _negated_after(text: str, i: int, starts: dict[int, int]) -> bool:
         if after is None:
             break
         i = after
-    return i < n and _POSTFIX.match(text, i) is not None
+    k = i
+    while k < n and text[k].isspace():
+        k += 1
+    return k < n and text[k] in _POSTFIX_FIRST and _POSTFIX.match(text, i) is not None
 
 
 # --- names ------------------------------------------------------------------------------------
@@ -745,11 +786,38 @@ _SPACED_DOT = re.compile(f"(?<=[{HAN}]) *· *(?=[{HAN}])")
 
 def join_padding(text: str, vocab: Vocabulary | None = None) -> str:
     """Removes the padding inside names: 胡 杰 → 胡杰, 阿依古丽 · 买买提 → 阿依古丽·买买提, and
-    with a roster any of its names written apart (欧阳 娜娜 → 欧阳娜娜)."""
-    if "·" in text:
+    with a roster any of its names written apart (欧阳 娜娜 → 欧阳娜娜). Neither kind of padding
+    crosses a line, so only the lines with a gap between two Han characters are read."""
+    if "·" in text and (" ·" in text or "· " in text):
         text = _SPACED_DOT.sub("·", text)
-    text = _PADDED.sub(lambda m: m.group().replace(" ", ""), text)
-    if vocab is not None and " " in text:
+    gap = _HAN_GAP.search(text)
+    if gap is None:
+        return text
+    if "\n" not in text:
+        return _join_line(text, vocab)
+    out: list[str] = []
+    last = 0
+    while gap is not None:
+        start = text.rfind("\n", 0, gap.start()) + 1
+        end = text.find("\n", gap.end())
+        if end < 0:
+            end = len(text)
+        out.append(text[last:start])
+        out.append(_join_line(text[start:end], vocab))
+        last = end
+        gap = _HAN_GAP.search(text, end)
+    out.append(text[last:])
+    return "".join(out)
+
+
+# Where padding may stand, spaces between two Han characters (a line without them has none);
+# it starts with the space so that a search skips from space to space.
+_HAN_GAP = re.compile(f" (?<=[{HAN}] ) *(?=[{HAN}])")
+
+
+def _join_line(line: str, vocab: Vocabulary | None) -> str:
+    line = _PADDED.sub(lambda m: m.group().replace(" ", ""), line)
+    if vocab is not None and " " in line:
         def join(m: re.Match) -> str:
             pieces = m.group().split()
             out, i = [], 0
@@ -764,8 +832,8 @@ def join_padding(text: str, vocab: Vocabulary | None = None) -> str:
                     out.append(pieces[i])
                     i += 1
             return " ".join(out)
-        text = _SPACED_PIECES.sub(join, text)
-    return text
+        line = _SPACED_PIECES.sub(join, line)
+    return line
 
 
 # --- people without a temperature --------------------------------------------------------------
@@ -947,15 +1015,16 @@ _COUNT_KEYS = {
     "缺课": "absent",
     "体温异常": "fever", "发热": "fever", "发烧": "fever", "体温偏高": "fever",
 }
+# (Spaces are taken whole, `\s*+`: no part here starts with one.)
 # Groups: 1 the word, 2 the count, 3 what a bracket after it says (缺勤1（李明 发热）); or
 # the count before its kind (1人病假): 4 the count, 5 the word, 6 the bracket. A number with
 # 度 or ℃ after it is a temperature, not a count (请假1人 李明 发烧38度).
 _COUNT = re.compile(
     "(?=[\\d零〇一二两三四五六七八九十百" + "".join(sorted({k[0] for k in _COUNT_KEYS})) + "])"
     f"(?:({lexicon.trie_pattern(_COUNT_KEYS)})"
-    rf"(?:人数|总人数|共|总数)?\s*:?\s*(?:是|为|有)?\s*(\d{{1,4}}|{CN_INT})(?![\d.])(?!\s*(?:度|℃|°))"
-    r"\s*(?:人|名|个|位)?(?:\s*\(([^()]*)\))?"
-    rf"|(?<![\d.])(\d{{1,4}}|{CN_INT})\s*(?:人|名|位)"
+    rf"(?:人数|总人数|共|总数)?\s*+:?\s*+(?:是|为|有)?\s*+(\d{{1,4}}|{CN_INT})(?![\d.])(?!\s*(?:度|℃|°))"
+    r"\s*+(?:人|名|个|位)?(?:\s*\(([^()]*)\))?"
+    rf"|(?<![\d.])(\d{{1,4}}|{CN_INT})\s*+(?:人|名|位)"
     "(因病缺勤|因病请假|病假|事假|缺勤|请假|缺席|未到校|未到|发热|发烧|体温异常)"
     r"(?:\s*\(([^()]*)\))?)")
 # A class summary: 应到 / 实到, or 全班N人 … 到校N人.
@@ -977,6 +1046,10 @@ _PERSONAL_WORDS = re.compile(r"事假|有事|私事|家事|因事")
 def _named_after(tail: str, threshold: float, vocab: Vocabulary | None) -> list[PersonReading]:
     """The students named after a count, with their readings: ：佟欣怡（发烧38.5，已就医）,
     ：孔子磊（感冒发烧）, 孔子磊 发烧38度. A name with nothing said of it is no person."""
+    if "(" not in tail:
+        at_once = _line_at_once(tail.lstrip(" :"), threshold, vocab)    # ：赵可 37.4
+        if at_once is not None:
+            return [at_once]
     people: list[PersonReading] = []
     if "(" in tail:
         def bracket(m: re.Match) -> str:
@@ -1058,7 +1131,9 @@ def read_class(text: str, today_date, threshold: float, vocab: Vocabulary | None
                 if key != "personal":        # 事假1：张三: not checked, no person
                     people.extend(named)
                     absentees.extend(_sick_absentees(key, named))
-                pieces.append(" , " + " ".join(z.group() for z in _ZERO.finditer(tail)))
+                zeros = " ".join(z.group() for z in _ZERO.finditer(tail)) \
+                    if "无" in tail or "正常" in tail or "没有" in tail else ""
+                pieces.append(" , " + zeros)
                 last = tail_end              # read once: keep only 其余正常 of it
         if key == "absent" and bracket_sick is None and (inner or named):
             bracket_sick = _absence_kind(inner or "", value, named, counts)
@@ -1118,8 +1193,8 @@ def read_class(text: str, today_date, threshold: float, vocab: Vocabulary | None
     if not errors and present is not None and expected is not None and fever is not None \
             and fever > present + (sick or 0):
         errors.append(_class_error(f"发热{fever}人，多于到校和病假的人数"))
-    summary = ClassSummary(name, expected, present, absent, sick, fever,
-                           tuple(dict.fromkeys(a for a in absentees if a)))
+    summary = _new(ClassSummary, (name, expected, present, absent, sick, fever,
+                                  tuple(dict.fromkeys(a for a in absentees if a)) if absentees else ()))
     return summary, people, errors
 
 
@@ -1169,6 +1244,14 @@ _QUICK = re.compile(
     f"(?:[\\s,.!~。]*(?:{lexicon.trie_pattern(_QUICK_BEFORE)}))*[\\s,:]*"
     r"(3[4-9]|4[0-2])\.(\d)(?:\s*(?:°C|度))?"
     f"((?:{lexicon.trie_pattern(_QUICK_WORDS, lexicon.PART_TAILS)}|[\\s,.;:!、()~。])*)")
+# The same once the day and the check are read (晨检 36.4 正常 / 补报 2月3日 36.5 / 昨天 36.6):
+# what is left before the temperature are only the words of the check and of 补报, which no
+# name is (without a roster; a roster may hold any word), and after it no clause break (the
+# full grammar reads a clause after one on its own).
+_QUICK_REST = re.compile(
+    f"(?:[\\s,.!~。]*(?:{lexicon.trie_pattern({*_QUICK_BEFORE, *lexicon.SESSION_WORDS, '补报'})}))*[\\s,:]*"
+    r"((?:3[4-9]|4[0-2])\.\d)(?:\s*(?:°C|度))?"
+    f"((?:{lexicon.trie_pattern(_QUICK_WORDS, lexicon.PART_TAILS)}|[ \\t.:、~])*)")
 _HAS_DIGIT = re.compile(r"\d")
 # Without a temperature or 应到/实到, only these make a report (a symptom, 正常, 返校).
 _REPORTABLE = re.compile(lexicon.trie_pattern({*lexicon.WORD_TO_SYMPTOM, *lexicon.STATE_WORDS},
@@ -1193,6 +1276,10 @@ def parse(text: str, today: dt.date, fever_threshold: float = 37.3, names=None) 
             return UNRECOGNIZED
         if norm != text:
             quick = _QUICK.fullmatch(norm)
+        if quick is None:
+            alone = _WELL_ALONE.get(norm)
+            if alone is not None:                # 正常 / 无异常: the sender is well
+                return _report(today, None, alone)
     if quick is not None:
         whole, tenth, said = quick.groups()
         value = (int(whole) * 10 + int(tenth)) / 10
@@ -1201,7 +1288,7 @@ def parse(text: str, today: dt.date, fever_threshold: float = 37.3, names=None) 
             return _report(today, None, (_new(PersonReading, (
                 None, value, symptoms, is_abnormal(value, symptoms, fever_threshold))),))
         norm = normalize(text)
-    return _parse_full(norm, today, fever_threshold, vocabulary(names))
+    return _parse_full(norm, today, fever_threshold, None if names is None else vocabulary(names))
 
 
 def reads_at_once(text: str) -> bool:
@@ -1215,8 +1302,10 @@ def _parse_full(norm: str, today: dt.date, fever_threshold: float,
                 vocab: Vocabulary | None = None) -> ParseResult:
     """The whole grammar, on normalized text."""
     has_digit = _HAS_DIGIT.search(norm)
-    if not _TOPIC_CHARS.isdisjoint(norm) and (_TOPIC_START.match(norm) or _TOPIC_WORDS.search(norm)
-                                              or norm.startswith("摸排")):
+    if not _TOPIC_CHARS.isdisjoint(norm) and (
+            _TOPIC_START.match(norm) or norm.startswith("摸排")
+            or (has_digit and _STOCK_WORD.search(norm))
+            or (not _TOPIC_WORD_CHARS.isdisjoint(norm) and _TOPIC_WORDS.search(norm))):
         topic = read_topic(norm)
         if topic:
             return _TOPIC_RESULTS[topic]
@@ -1237,6 +1326,10 @@ def _parse_full(norm: str, today: dt.date, fever_threshold: float,
 
     found_date, rest = find_date(norm, today)
     session = find_session(rest)
+    if has_digit and not is_summary and rest.count(".") == 1:       # one temperature, perhaps
+        at_once = _one_reading(rest, found_date, session, today, fever_threshold, vocab)
+        if at_once is not None:
+            return at_once
     temps, rest = read_numbers(rest) if has_digit else ([], rest)
     if not temps and not is_summary and not _REPORTABLE.search(rest):
         return UNRECOGNIZED                      # 明天8点开会 / 联系电话13800138000
@@ -1267,6 +1360,31 @@ def _parse_full(norm: str, today: dt.date, fever_threshold: float,
     return _report(day, session, people, summary)
 
 
+def _one_reading(rest: str, found_date: DateFound | None, session: str | None, today: dt.date,
+                 threshold: float, vocab: Vocabulary | None) -> ParseResult | None:
+    """The result of a message that is one reading in a common form, read at once as the rest of
+    `_parse_full` would read it: the sender's (晨检 36.4 正常 / 补报 2月3日 36.5, with the day and
+    the check already read) or one person's (欧阳娜娜 36.3 / 张三：36.5 咳嗽). None otherwise."""
+    if vocab is None:
+        quick = _QUICK_REST.fullmatch(rest)
+        if quick is not None:
+            shown, said = quick.groups()
+            value = _TEMPS_AT_ONCE[shown]
+            if value <= MAX_TEMP and not (said and said.lstrip()[:1] in _UNIT_FIRST):
+                day, date_errors = _day_of(found_date, today)
+                if date_errors:
+                    return _new(ParseResult, ("invalid", None, day, session, (), None, tuple(date_errors),
+                                              None, (), False))
+                symptoms = find_symptoms(said) if said and _SYMPTOM_RE.search(said) else ()
+                return _report(day, session, (_new(PersonReading, (
+                    None, value, symptoms, is_abnormal(value, symptoms, threshold))),))
+    if found_date is None:
+        reading = _line_at_once(rest, threshold, vocab)
+        if reading is not None:
+            return _report(today, session, (reading,))
+    return None
+
+
 def _out_of_range(t: TempFound, where: str = "") -> ParseError:
     shown = t.raw if "℉" in t.raw else t.raw + "℃"
     return ParseError("temperature_out_of_range",
@@ -1286,6 +1404,29 @@ def _day_of(found_date: DateFound | None, today: dt.date) -> tuple[dt.date | Non
         return day, [ParseError("date_in_future", f"{day.month}月{day.day}日还没到，不能提前报告。"
                                                   "补报以前的日子请写明日期，例如：补报 2月3日 36.5")]
     return day, []
+
+
+def _well_alone() -> dict[str, tuple[PersonReading, ...]]:
+    """The messages that are only a word of well-being (正常, 无异常, 一切正常), with what the
+    whole grammar reads in them (the sender, well), so that `parse` answers them at once. A word
+    is kept only when no roster can matter (it is all words that are no names: a roster is looked
+    up only in what is left of a clause without them) and the grammar reads it the same on any
+    day and with any threshold."""
+    table = {}
+    for word in lexicon.WELL_WORDS:
+        no_name = _LEADING_NOT_NAMES.match(word)
+        if normalize(word) != word or no_name is None or no_name.end() != len(word):
+            continue
+        readings = set()
+        for day in (_ANY_DAY, dt.date(2024, 2, 29)):
+            for threshold in (36.0, 37.3):
+                r = _parse_full(word, day, threshold)
+                readings.add(r._replace(date=None) if r.date == day else r)
+        r = readings.pop()
+        if not readings and r == _report(None, None, r.people) and r.people \
+                and all(p.temperature is None for p in r.people):
+            table[word] = r.people
+    return table
 
 
 # 姓名：聂海 / 姓名:Tom: a form names the person its readings are for.
@@ -1336,6 +1477,10 @@ def _parse_list(norm: str, today: dt.date, threshold: float, vocab: Vocabulary |
     unread: list[str] = []
     errors: list[ParseError] = []
     for number_text, content in items:
+        at_once = _line_at_once(content, threshold, vocab) if content else None
+        if at_once is not None:
+            people.append(at_once)
+            continue
         readings, bad = _read_line(content, threshold, vocab)
         if bad:
             shown = _line_label(number_text, content)
@@ -1395,6 +1540,54 @@ def _read_line(content: str, threshold: float, vocab: Vocabulary | None
                                  is_abnormal(top.temperature, symptoms, threshold)))], []
 
 
+# A list line in the common form, a name and its temperature (聂海 36.5 / 詹敏家长：38.2 发烧 /
+# Tom 36.8):
+# the name, the temperature, and what follows it, with no other number, no Latin letter and no
+# clause break (what follows is then only said of that person).
+_LINE_AT_ONCE = re.compile(
+    f"([{HAN}·]+|[A-Za-z][A-Za-z'\\- ]*[{HAN}]{{0,4}})[ :,]*"            # the name (and a relation)
+    "((?:3[4-9]|4[0-2])\\.\\d)(?:[ \\t]*(?:°C|度))?"                      # the temperature
+    "((?:[ \\t]|[^\\d\\sA-Za-z,;。!?()°℉℃])*)")                          # what follows it
+_TEMPS_AT_ONCE = {f"{w}.{t}": (w * 10 + t) / 10 for w in range(34, 43) for t in range(10)}
+# After a temperature, what would make it some other quantity or give it a unit (36.5 元).
+_UNIT_FIRST = frozenset("°℉℃华摄度%") | frozenset(u[0] for u in (*_OTHER_UNITS, *_SURNAME_UNITS))
+# A name's end that would read as the lead of a number (王体温 36.5: 体温 36.5).
+_LEAD_ENDS = (*_TEMP_LEADS, *_OTHER_LEADS)
+_LEAD_LAST = frozenset(w[-1] for w in _LEAD_ENDS) | frozenset("是为约")
+
+
+def _line_at_once(content: str, threshold: float, vocab: Vocabulary | None) -> PersonReading | None:
+    """A list line in the common form read as `_read_line` reads it, without its passes
+    (a 40-line 接龙 is mostly such lines); None when the line needs the whole reading."""
+    m = _LINE_AT_ONCE.fullmatch(content)
+    if m is None:
+        return None
+    run, shown, said = m.groups()
+    value = _TEMPS_AT_ONCE[shown]
+    if value > MAX_TEMP or (said and said.lstrip(" \t")[:1] in _UNIT_FIRST) or (run[-1] in _LEAD_LAST and (
+            run.endswith(_LEAD_ENDS) or (run[-1] in "是为约" and run[:-1].endswith(_LEAD_ENDS)))):
+        return None
+    if run[0] < "\x80":                          # Tom 36.8 / Lily张 36.9: as names_before reads it
+        latin = _LATIN_BEFORE.search(content, 0, m.start(2))
+        name = _latin_name(latin.group(1), latin.group(2), vocab) if latin else None
+        if name is None:
+            return None
+        end = latin.end(2)
+    elif vocab is not None and run in vocab.names:
+        name, end = run, len(run)                # what _run_names finds first
+    else:
+        found = _run_names(run, run[::-1], vocab)
+        if found is None or len(found[0]) != 1:
+            return None                          # no name (the sender?) or twins: read it whole
+        name, end = found[0][0], found[2]
+    symptoms = ()
+    if said or end < len(run):                   # a symptom can stand only after the name
+        between = content[end:m.start(2)] + " " + said
+        if _SYMPTOM_RE.search(between):
+            symptoms = find_symptoms(between)
+    return _new(PersonReading, (name, value, symptoms, is_abnormal(value, symptoms, threshold)))
+
+
 _HEAD_RUN = re.compile(f"[ ,:]*([{HAN}·]+)")
 
 
@@ -1426,3 +1619,6 @@ def _sender_without_temperature(text: str) -> list[PersonReading]:
     if symptoms and len(core) <= 12 and not any(w in text for w in lexicon.NOTICE_WORDS):
         return [PersonReading(None, None, symptoms, True)]
     return []
+
+
+_WELL_ALONE = _well_alone()

@@ -161,6 +161,7 @@ def test_chatter(text):
     ("物资 口罩2000个 消毒液50升", "supplies"), ("库存 体温枪10把", "supplies"), ("盘点", "supplies"),
     ("物资", "supplies"), ("清单", "checklist"), ("清单 1 3 已完成", "checklist"), ("完成 2", "checklist"),
     ("已完成：重点场室消毒", "checklist"), ("清单 2 未完成", "checklist"),
+    ("口罩 库存 200个", "supplies"), ("消毒液库存 30升", "supplies"),
 ])
 def test_other_jobs_by_topic(text, topic):
     r = read(text)
@@ -170,6 +171,12 @@ def test_other_jobs_by_topic(text, topic):
 
 def test_a_temperature_keeps_a_whereabouts_word_a_report():
     assert read("居家观察 36.5").kind == "report"
+
+
+@pytest.mark.parametrize("text", ["晨检 36.5，未见咳嗽", "36.5 未发现发热", "补报 2月3日 36.6，未出现咳嗽"])
+def test_what_a_check_did_not_see_is_no_person(text):
+    r = read(text)
+    assert [p.name for p in r.people] == [None] and not r.people[0].symptoms
 
 
 # --- who the readings go to -------------------------------------------------------------------
