@@ -166,15 +166,14 @@ def _require_schema(engine) -> None:
 def cmd_roster(args) -> int:
     import sqlite3
 
-    from sqlalchemy import select
-    from storage.models import School
     from storage.roster import RosterError, apply_roster, load_roster
+    from storage.roster_queries import school_names
     config = _config(args)
     engine, sessions = _open(config)
     bar = _ProgressBar(args.file, sys.stderr)
     try:
         with sessions() as s:
-            known = list(s.scalars(select(School.name)))
+            known = school_names(s)
         with load_roster(args.file, known_schools=known, progress=bar) as roster:
             with sessions() as s, s.begin():
                 summary = apply_roster(s, roster, force=args.force, progress=bar)
@@ -261,11 +260,11 @@ def _school_names(config: Config) -> set[str] | None:
     """The roster's school names; None when the database has no schema (or is not there)."""
     from pathlib import Path
 
-    from sqlalchemy import select
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
+
     from storage.db import make_engine, make_sessionmaker
-    from storage.models import School
+    from storage.roster_queries import school_names
 
     url = make_url(config.database_url)
     if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
@@ -273,7 +272,7 @@ def _school_names(config: Config) -> set[str] | None:
     engine = make_engine(config.database_url)
     try:
         with make_sessionmaker(engine)() as s:
-            return set(s.scalars(select(School.name)))
+            return set(school_names(s))
     except SQLAlchemyError:
         return None
     finally:

@@ -63,11 +63,10 @@ def _problems(path: str, problems: list[str]) -> int:
 
 
 def _list(args) -> int:
-    from sqlalchemy import select
 
     from bot.cli import UsageError, _config, _open
     from handlers.whereabouts import STATUS_NAMES, count_rows, counts_line
-    from storage.models import School
+    from storage.roster_queries import school_id_of
     from storage.whereabouts import watch_rows
 
     config = _config(args)
@@ -77,7 +76,7 @@ def _list(args) -> int:
         with sessions() as s:
             school_id = None
             if args.school:
-                school_id = s.scalar(select(School.id).where(School.name == args.school.strip()))
+                school_id = school_id_of(s, args.school.strip())
                 if school_id is None:
                     raise UsageError(f"--school {args.school!r} is not a school of the roster")
             rows = watch_rows(s, day, school_id, returned_days=config.watch.observe_days)

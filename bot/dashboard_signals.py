@@ -12,11 +12,10 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import abort, g, render_template
-from sqlalchemy import select
 
 from bot.dashboard import _day_and_check, _page_context, _visible_school, bp, services
 from handlers import surveillance as sv
-from storage.models import School
+from storage.roster_queries import school_id_of
 from storage.surveillance import evaluate_range, signals_on
 
 SERIES_DAYS = 28
@@ -50,7 +49,7 @@ def signal_series(name: str):
     if config.calendar.is_school_day(day):
         days.append(day)
     with services().sessions() as s:
-        school_id = s.scalar(select(School.id).where(School.name == name))
+        school_id = school_id_of(s, name)
         if school_id is None:
             abort(404)
         scored = evaluate_range(s, config, days[0], day, school_id=school_id) if days else []

@@ -12,14 +12,12 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import abort, g, render_template, request
-from sqlalchemy import select
 
 from bot.dashboard import bp, services
 from bot.passwd import ROLE_NAMES
 from handlers import supplies as words
 from handlers.replies import day_label
-from storage.models import School
-from storage.recipients import liaison_schools
+from storage.recipients import liaison_school_names
 from storage.supplies import district_plans, statuses
 
 
@@ -60,8 +58,7 @@ def supplies():
         plans = district_plans(s, config, day, all_statuses=rows) if items and own is None else []
         mine = set()
         if own is None:
-            ids = liaison_schools(s, user.id)
-            mine = set(s.scalars(select(School.name).where(School.id.in_(ids)))) if ids else set()
+            mine = set(liaison_school_names(s, user.id))
     by_school: dict[str, list] = {}
     people: dict[str, int] = {}
     for st in rows:

@@ -7,11 +7,10 @@ imported by the app factory before the blueprint is registered. The figures are
 from __future__ import annotations
 
 from flask import abort, g, render_template
-from sqlalchemy import select
 
 from bot.dashboard import _day_and_check, _page_context, _visible_school, bp, services
 from handlers import whereabouts as wb
-from storage.models import School
+from storage.roster_queries import school_ids_by_name
 from storage.whereabouts import watch_rows
 
 
@@ -23,10 +22,8 @@ def watch():
     if g.user.role == "principal" and own is None:
         abort(404)
     with services().sessions() as s:
-        q = select(School.id, School.name).order_by(School.name)
-        if own is not None:
-            q = q.where(School.name == own)
-        schools = list(s.execute(q))
+        schools = [(i, n) for n, i in sorted(school_ids_by_name(s).items())
+                   if own is None or n == own]
         if own is not None and not schools:
             abort(404)
         school_id = schools[0][0] if own is not None else None

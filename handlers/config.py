@@ -258,7 +258,8 @@ def _closest(name: str, choices: set[str]) -> str | None:
 
 
 def _unknown_keys(raw: dict, problems: list[str]) -> None:
-    def check(table: str, data) -> None:
+    def check(table: str, data, label: str) -> None:
+        """`table`: the table's kind in KNOWN_KEYS; `label`: as the operator wrote it."""
         if not isinstance(data, dict):
             return
         known = KNOWN_KEYS.get(table)
@@ -266,18 +267,19 @@ def _unknown_keys(raw: dict, problems: list[str]) -> None:
             return
         for key, value in data.items():
             full = f"{table}.{key}" if table else key
+            shown = f"{label}.{key}" if label else key
             if key not in known:
                 hint = _closest(key, set(known))
-                problems.append(f"{full}: unknown {'table' if isinstance(value, (dict, list)) and value and not table else 'key'}"
-                                + (f" (did you mean {hint!r}?)" if hint else ""))
+                kind = "table" if isinstance(value, (dict, list)) and value and not table else "key"
+                problems.append(f"{shown}: unknown {kind}" + (f" (did you mean {hint!r}?)" if hint else ""))
                 continue
             if full in ARRAY_TABLES and isinstance(value, list):
-                for item in value:
-                    check(full, item)
+                for i, item in enumerate(value):
+                    check(full, item, f"{shown}[{i}]")
             elif isinstance(value, dict) and full in KNOWN_KEYS:
-                check(full, value)
+                check(full, value, shown)
 
-    check("", raw)
+    check("", raw, "")
 
 
 def parse_config(raw: dict, *, path: str | None = None, env=None) -> Config:
@@ -476,16 +478,24 @@ def _parse_calendar(raw: dict, problems: list[str]) -> Calendar:
     )
 
 
-def _parse_groups(raw, problems: list[str]) -> tuple[Group, ...]:
+def _array_tables(raw, name: str, problems: list[str]) -> list[tuple[str, dict]]:
+    """The [[name]] tables as ("name[i]", table), each bad one named in `problems`."""
     if not isinstance(raw, list):
-        problems.append("groups: must be [[groups]] tables")
-        return ()
-    groups, seen = [], set()
+        problems.append(f"{name}: must be [[{name}]] tables")
+        return []
+    out = []
     for i, item in enumerate(raw):
-        where = f"groups[{i}]"
-        if not isinstance(item, dict):
+        where = f"{name}[{i}]"
+        if isinstance(item, dict):
+            out.append((where, item))
+        else:
             problems.append(f"{where}: must be a table")
-            continue
+    return out
+
+
+def _parse_groups(raw, problems: list[str]) -> tuple[Group, ...]:
+    groups, seen = [], set()
+    for where, item in _array_tables(raw, "groups", problems):
         scope, key = item.get("scope"), item.get("robot_key")
         if not isinstance(scope, str) or not scope.strip():
             problems.append(f"{where}.scope: missing (\"bureau\" or a school's name from the roster)")
@@ -521,15 +531,8 @@ def _parse_watch(raw: dict, problems: list[str]) -> Watch:
 
 
 def _parse_supplies(raw, problems: list[str]) -> tuple[SupplyItem, ...]:
-    if not isinstance(raw, list):
-        problems.append("supplies: must be [[supplies]] tables")
-        return ()
     items, seen = [], set()
-    for i, item in enumerate(raw):
-        where = f"supplies[{i}]"
-        if not isinstance(item, dict):
-            problems.append(f"{where}: must be a table")
-            continue
+    for where, item in _array_tables(raw, "supplies", problems):
         name, unit = item.get("name"), item.get("unit")
         if not isinstance(name, str) or not name.strip():
             problems.append(f"{where}.name: missing (the item as people write it, such as \"口罩\")")
@@ -550,17 +553,14 @@ def _parse_supplies(raw, problems: list[str]) -> tuple[SupplyItem, ...]:
 
 
 def _parse_checklist(raw, problems: list[str]) -> tuple[str, ...]:
-    if not isinstance(raw, list):
-        problems.append("checklist: must be [[checklist]] tables")
-        return ()
     out = []
-    for i, item in enumerate(raw):
-        text = item.get("item") if isinstance(item, dict) else None
+    for where, item in _array_tables(raw, "checklist", problems):
+        text = item.get("item")
         if not isinstance(text, str) or not text.strip():
-            problems.append(f"checklist[{i}].item: missing (the preparation, such as \"重点场室消毒\")")
+            problems.append(f"{where}.item: missing (the preparation, such as \"重点场室消毒\")")
             continue
         if text.strip() in out:
-            problems.append(f"checklist[{i}].item: {text!r} is listed twice")
+            problems.append(f"{where}.item: {text!r} is listed twice")
             continue
         out.append(text.strip())
     return tuple(out)

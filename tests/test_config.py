@@ -159,3 +159,38 @@ def test_serve_binds_loopback_by_default():
     from bot.cli import build_parser
     assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
     assert build_parser().parse_args(["serve", "--host", "0.0.0.0"]).host == "0.0.0.0"
+
+
+@pytest.mark.parametrize("overrides,problem", [
+    ({"health": {"fever": 37.3}}, "health.fever: unknown key"),
+    ({"watch": {"observe_days": 0}}, "watch.observe_days: must be a whole number from 1 to 60"),
+    ({"watch": {"areas": "湖北"}}, "watch.areas: must be a list"),
+    ({"supplies": [{"name": "口罩", "unit": "个"}]}, "supplies[0].per_person_per_day: must be a number"),
+    ({"supplies": [{"name": "口罩", "unit": "个", "per_person_per_day": 2, "days": 7}]},
+     "supplies[0].days: unknown key"),
+    ({"supplies": [{"unit": "个", "per_person_per_day": 2}]}, "supplies[0].name: missing"),
+    ({"checklist": [{"item": "消毒"}, {"item": "消毒"}]}, "checklist[1].item: '消毒' is listed twice"),
+    ({"checklist": ["消毒"]}, "checklist[0]: must be a table"),
+    ({"notices": {"remind_after": "two hours"}}, "notices.remind_after: must be a duration"),
+    ({"surveillance": {"method": "c4"}}, "surveillance.method: must be one of c1, c2, c3, ewma, off"),
+    ({"surveillance": {"min_count": 0}}, "surveillance.min_count: must be a whole number"),
+    ({"server": {"trusted_proxies": -1}}, "server.trusted_proxies: must be a whole number from 0 to 5"),
+    ({"group": [{"scope": "bureau", "robot_key": "k"}]}, "group: unknown table (did you mean 'groups'?)"),
+])
+def test_the_district_sections_are_validated_key_by_key(overrides, problem):
+    with pytest.raises(ConfigError) as err:
+        make_config("sqlite://", **overrides)
+    assert any(p.startswith(problem) for p in err.value.problems), err.value.problems
+
+
+def test_the_district_sections_read_as_written():
+    import datetime as dt
+
+    c = make_config("sqlite://", watch={"observe_days": 10, "areas": ["湖北"]},
+                    supplies=[{"name": "口罩", "unit": "个", "per_person_per_day": 2, "min_days": 5}],
+                    checklist=[{"item": "重点场室消毒"}], notices={"remind_after": "90m"},
+                    surveillance={"method": "ewma", "threshold": 2.5})
+    assert (c.watch.observe_days, c.watch.areas) == (10, ("湖北",))
+    assert c.supply("口罩").min_days == 5 and c.supply("消毒液") is None
+    assert c.checklist == ("重点场室消毒",) and c.notices.remind_after == dt.timedelta(minutes=90)
+    assert (c.surveillance.method, c.surveillance.threshold, c.surveillance.guard_days) == ("ewma", 2.5, 2)
