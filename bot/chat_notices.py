@@ -19,7 +19,7 @@ from handlers import notices as words
 from storage import notices as store
 
 if TYPE_CHECKING:                       # bot.topics imports this module to register it
-    from bot.topics import TopicContext
+    from bot.topic_context import TopicContext
 
 
 def answer_chatter(ctx: "TopicContext") -> str | None:

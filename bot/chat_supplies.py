@@ -13,13 +13,11 @@
 """
 from __future__ import annotations
 
-from sqlalchemy import select
 
-from bot.topics import TopicContext
+from bot.topic_context import TopicContext
 from handlers import supplies as text
 from handlers.outgoing import Outgoing
 from storage import recipients
-from storage.models import InboundMessage
 from storage.outbox_queue import enqueue, split_userids
 from storage.supplies import save_count, school_statuses, statuses
 
@@ -115,8 +113,7 @@ def _in_own_school_group(ctx: TopicContext) -> bool:
     """True in a private chat, or in the group configured for the sender's own school."""
     if not ctx.in_group:
         return True
-    chat_id = ctx.session.scalar(select(InboundMessage.chat_id)
-                                 .where(InboundMessage.id == ctx.msg_id))
+    chat_id = ctx.chat_id
     school = ctx.sender.school_name
     return bool(chat_id) and school is not None and any(
         g.scope == school and g.chat_id == chat_id for g in ctx.config.groups)

@@ -21,7 +21,7 @@ from storage.outbox_queue import enqueue
 from storage.scope import load_scope
 
 if TYPE_CHECKING:                      # bot.topics imports this module
-    from bot.topics import TopicContext
+    from bot.topic_context import TopicContext
 
 PERSON_TEXT_LIMIT = 2048               # bytes of a private text message (and a passive reply)
 _HINT = ("没看懂这条请假或去向信息。例如：请假、明天请假、请假至12月5日、李明 请假至12月5日；"

@@ -130,7 +130,7 @@ class Inbox:
         if result.kind in ("other", "unrecognized") and inbound.addressed:
             ctx = TopicContext(s, self.config, s.get(Person, person.id), result,
                                inbound.content or "", now.astimezone(self.config.tz), today,
-                               inbound.in_group, msg_id)
+                               inbound.in_group, msg_id, inbound.chat_id)
             if result.kind == "other":
                 return answer_topic(ctx), "other"
             reply = answer_chatter(ctx)

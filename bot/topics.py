@@ -11,38 +11,22 @@ Each chat module exposes `answer(ctx: TopicContext) -> str | None` (None: stay s
 """
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy.orm import Session
+from bot import chat_notices, chat_supplies, chat_whereabouts
+from bot.topic_context import TopicContext
 
-from handlers.clock import to_utc
-from handlers.config import Config
-from handlers.parser import ParseResult
+__all__ = ["TOPICS", "CHATTER", "TopicContext", "answer_topic", "answer_chatter"]
 
-
-@dataclass(frozen=True)
-class TopicContext:
-    session: Session
-    config: Config
-    sender: object               # storage.models.Person of the sender (active, on the roster)
-    result: ParseResult
-    text: str                    # the message as written
-    now: dt.datetime             # aware, local
-    today: dt.date
-    in_group: bool
-    msg_id: int
-
-    @property
-    def utc_now(self) -> dt.datetime:
-        return to_utc(self.now)
-
-
-# topic → the chat module's `answer`; filled in below as each topic's module exists.
-TOPICS: dict[str, Callable[[TopicContext], str | None]] = {}
+# topic → the chat module's `answer`
+TOPICS: dict[str, Callable[[TopicContext], str | None]] = {
+    "leave": chat_whereabouts.answer_leave,
+    "whereabouts": chat_whereabouts.answer_whereabouts,
+    "supplies": chat_supplies.answer,
+    "checklist": chat_notices.answer_checklist,
+}
 # modules that may answer chatter (`unrecognized`), in order; the first answer wins.
-CHATTER: list[Callable[[TopicContext], str | None]] = []
+CHATTER: list[Callable[[TopicContext], str | None]] = [chat_notices.answer_chatter]
 
 
 def answer_topic(ctx: TopicContext) -> str | None:
@@ -58,17 +42,3 @@ def answer_chatter(ctx: TopicContext) -> str | None:
         if reply is not None:
             return reply
     return None
-
-
-from bot import chat_notices  # noqa: E402 - registers after the tables above exist
-
-TOPICS["checklist"] = chat_notices.answer_checklist
-CHATTER.append(chat_notices.answer_chatter)
-
-from bot import chat_whereabouts  # noqa: E402 - registers after the tables above exist
-
-TOPICS.update(leave=chat_whereabouts.answer_leave, whereabouts=chat_whereabouts.answer_whereabouts)
-
-from bot import chat_supplies  # noqa: E402 - registers after the tables above exist
-
-TOPICS["supplies"] = chat_supplies.answer
