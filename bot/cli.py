@@ -150,7 +150,7 @@ def _open(config: Config):
 
 def _require_schema(engine) -> None:
     from sqlalchemy.exc import SQLAlchemyError
-    from storage.db import MIGRATIONS, current_revision
+    from storage.db import current_revision
 
     try:
         rev = current_revision(engine)

@@ -289,8 +289,12 @@ def _page_context(day: dt.date, check: str) -> dict:
 
 
 def _visible_school() -> str | None:
-    """None: every school (bureau); else the principal's own school."""
-    return g.user.school_name if g.user.role == "principal" else None
+    """None: every school (bureau); else the principal's own school (404 without one)."""
+    if g.user.role != "principal":
+        return None
+    if not g.user.school_name:
+        abort(404)
+    return g.user.school_name
 
 
 @bp.get("/")
@@ -298,8 +302,6 @@ def overview():
     config = services().config
     day, check = _day_and_check()
     own = _visible_school()
-    if g.user.role == "principal" and own is None:
-        abort(404)
     with services().sessions() as s:
         snap = load_snapshot(s, day, check, school=own)
         mine = set() if own is not None else set(liaison_school_names(s, g.user.id))

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import abort, g, render_template, request
+from flask import g, render_template, request
 
-from bot.dashboard import bp, services
+from bot.dashboard import _visible_school, bp, services
 from bot.passwd import ROLE_NAMES
 from handlers import supplies as words
 from handlers.replies import day_label
@@ -49,9 +49,7 @@ def supplies():
     today = (now.astimezone(config.tz) if now.tzinfo else now).date()
     day = _as_of(today)
     user = g.user
-    own = user.school_name if user.role == "principal" else None
-    if user.role == "principal" and own is None:
-        abort(404)
+    own = _visible_school()
     items = config.supplies
     with svc.sessions() as s:
         rows = statuses(s, config, day, school=own) if items else []

@@ -12,7 +12,6 @@ into as many messages as needed, repeating the title with （续n） on each con
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from handlers.figures import (DistrictTotals, FollowUpRow, PersonRow, RecordRow, SchoolFigures,

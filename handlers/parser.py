@@ -41,7 +41,6 @@ from handlers import lexicon
 from handlers.cn_numbers import CN_INT, cn_to_int, number, spoken_temperatures_to_digits
 from handlers.health import is_abnormal
 from handlers.names import clean_name
-from handlers.lexicon import SYMPTOM_NAMES  # noqa: F401  (re-exported for replies and digests)
 
 MIN_TEMP, MAX_TEMP = 34.0, 42.5
 MAX_TEXT = 2000          # longer messages are read up to here: nobody reports in an essay

@@ -116,8 +116,7 @@ def trend(session: Session, config, end: dt.date, check: str, *,
     for d in school_days:
         students = hot_students.get(d, Counter())
         stated = stated_fevers.get(d, {})
-        fevers = hot_staff[d] + sum(max(stated.get(k, 0), students.get(k, 0))
-                                    for k in set(stated) | set(students))
+        fevers = count_fevers(hot_staff[d], students, stated)
         sick, led_done = class_sums.get(d, (0, 0))
         done = reported[d] + led_done
         due_today = due - _excused_staff(session, d, check, active_staff)
