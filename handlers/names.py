@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from handlers.cn_numbers import cn_to_int
 
@@ -79,6 +80,7 @@ def canonical_class(text: str) -> str:
     return _LEADING_ZEROS.sub("", s)
 
 
+@lru_cache(maxsize=1 << 16)          # a district's names, read again with every list
 def clean_name(text: str) -> str:
     """A name without padding: `胡 杰` → 胡杰, `Tom  Lee` → `Tom Lee`, `Ｔｏｍ` → Tom."""
     if text.isprintable() and not _NOT_PLAIN.search(text) and \

@@ -79,3 +79,8 @@ def test_roster_bench_short():
     out = run_bench("roster_bench.py", "--xlsx")
     assert "bare csv module" in out and "ratio" in out and "first import (all added)" in out
     assert "aim: meets" in out and "PROBLEM" not in out
+
+
+def test_names_bench_short():
+    out = run_bench("names_bench.py", timeout=300)
+    assert out.count("ms per message") == 3
