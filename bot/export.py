@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from handlers.clock import local_text
 from handlers.digest import check_label
 from handlers.health import is_abnormal, symptom_name
 from storage import records as store
@@ -67,9 +68,7 @@ def _private(path: Path, mode: str, **kw):
 
 
 def _local(t: dt.datetime | None, tz) -> str:
-    if t is None:
-        return ""
-    return t.replace(tzinfo=dt.timezone.utc).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+    return local_text(t, tz, missing="")
 
 
 def _history_text(rows, describe, tz) -> str:

@@ -11,8 +11,10 @@ def to_utc(t: dt.datetime) -> dt.datetime:
     return t.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
-def to_local(t: dt.datetime, tz) -> dt.datetime:
-    """An aware local time from a stored (naive UTC) or an aware datetime."""
+def to_local(t: dt.datetime | None, tz) -> dt.datetime | None:
+    """An aware local time from a stored (naive UTC) or an aware datetime (None stays None)."""
+    if t is None:
+        return None
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.timezone.utc)
     return t.astimezone(tz)

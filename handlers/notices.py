@@ -25,6 +25,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from handlers.clock import to_local
 from handlers.replies import escape_md
 
 PERSON_LIMIT = 2048          # bytes of a private text message (message/send)
@@ -40,13 +41,7 @@ def _utf8(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def local(t: dt.datetime | None, tz) -> dt.datetime | None:
-    """A stored naive-UTC datetime in the zone `tz` (None stays None)."""
-    if t is None:
-        return None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return t.astimezone(tz)
+local = to_local         # a stored naive-UTC datetime in the zone `tz` (handlers.clock)
 
 
 def when(t: dt.datetime) -> str:

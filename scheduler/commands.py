@@ -11,6 +11,7 @@ import sys
 import time
 from typing import Callable, TextIO
 
+from handlers.clock import local_text
 from handlers.config import Config
 from storage.db import DatabaseError
 
@@ -145,9 +146,7 @@ def status(config: Config, *, out: TextIO | None = None,
     tz = config.tz
 
     def local(t: dt.datetime | None) -> str:
-        if t is None:
-            return "-"
-        return t.replace(tzinfo=dt.timezone.utc).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+        return local_text(t, tz)
 
     engine, sessions = _sessions(config)
     try:

@@ -17,6 +17,7 @@ from fractions import Fraction
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from handlers.clock import to_local
 from handlers.config import Config, SupplyItem
 from handlers.supplies import (ItemPlan, ItemStatus, SchoolStock, convert, cover_days, days_text,
                                exact, number_text, plan_item)
@@ -165,7 +166,7 @@ def supplies_sheet_rows(session: Session, config: Config, start: dt.date, end: d
                 state = "不足" if days < exact(item.min_days) else "充足"
             else:
                 state = "—"
-        at = c.counted_at.replace(tzinfo=dt.timezone.utc).astimezone(tz)
+        at = to_local(c.counted_at, tz)
         rows.append((c.day.isoformat(), school_name, c.item, number_text(c.quantity), c.unit, n,
                      cover, state, reporter or "", at.strftime("%Y-%m-%d %H:%M")))
     return rows
